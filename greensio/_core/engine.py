@@ -1,0 +1,70 @@
+"""Engine.IO connection state: handshake, heartbeat deadline, control packets.
+
+Rules:
+- The first packet of a connection must be OPEN; it sets the heartbeat deadline
+  to ``now + pingInterval + pingTimeout``.
+- Every PING moves the deadline forward the same way and queues a PONG.
+- MESSAGE data goes up to the Socket.IO layer; NOOP is ignored anywhere.
+- CLOSE ends the connection; a second OPEN, an UPGRADE or an unknown type is a
+  protocol error.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable, Optional
+
+from .._exceptions import ProtocolError
+from .eio import CLOSE, MESSAGE, NOOP, OPEN, PING, PONG, Handshake, parse_handshake
+
+__all__ = ["EngineState", "EngineClosed"]
+
+
+class EngineClosed(Exception):
+    """The server sent CLOSE."""
+
+
+class EngineState:
+    """One Engine.IO session seen from the client; ``outbox`` holds packets to send."""
+
+    __slots__ = ("handshake", "deadline", "outbox", "_loads")
+
+    def __init__(self, loads: Callable[[str], Any] = json.loads) -> None:
+        self.handshake: Optional[Handshake] = None
+        self.deadline = math.inf
+        self.outbox: list[str] = []
+        self._loads = loads
+
+    def open(self, packet: str, now: float) -> Handshake:
+        """Take the server's OPEN packet and start the heartbeat clock."""
+        if not packet.startswith(OPEN):
+            raise ProtocolError(f"expected an OPEN packet, got {packet[:20]!r}")
+        self.handshake = parse_handshake(packet[1:], self._loads)
+        self._beat(now)
+        return self.handshake
+
+    def receive(self, packet: str, now: float) -> Optional[str]:
+        """Handle one text packet; return MESSAGE data, or None for control packets."""
+        kind = packet[:1]
+        if kind == MESSAGE:
+            return packet[1:]
+        if kind == PING:
+            self._beat(now)
+            self.outbox.append(PONG + packet[1:])
+            return None
+        if kind == NOOP:
+            return None
+        if kind == CLOSE:
+            raise EngineClosed()
+        if kind == OPEN:
+            raise ProtocolError("unexpected second OPEN packet")
+        raise ProtocolError(f"unexpected Engine.IO packet {packet[:20]!r}")
+
+    def expired(self, now: float) -> bool:
+        """True once no PING arrived within pingInterval + pingTimeout."""
+        return now >= self.deadline
+
+    def _beat(self, now: float) -> None:
+        hs = self.handshake
+        assert hs is not None
+        self.deadline = now + hs.ping_interval + hs.ping_timeout

@@ -1,0 +1,198 @@
+"""One namespace's Socket.IO session: ack table, deadlines, offline buffer, recovery.
+
+Rules:
+- Ack ids grow by one per acked emit and are never reused by a socket.
+- A packet emitted while not connected waits in the offline buffer and goes out,
+  in order, right after the next CONNECT reply.
+- On disconnect, acks whose packet was written are settled: error-first
+  callbacks (a timeout applies, or a ``call()`` waits) fail with
+  DisconnectedError, plain callbacks are forgotten (the server can no longer
+  answer them). Acks of packets still in the buffer stay.
+- An ack whose deadline passes fails with TimeoutError and, if its packet still
+  waits in the buffer, the packet is dropped unsent.
+- Events that arrive before the CONNECT reply are held and delivered after it.
+- With connection state recovery (the server sent a ``pid``), the last string
+  argument of an event without ack id is the server's offset: it is stripped
+  and sent back with ``pid`` on the next CONNECT.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from typing import Any, Callable, Deque, Optional, Union
+
+from .._exceptions import BufferFullError, DisconnectedError, ProtocolError, TimeoutError
+
+__all__ = ["AckSlot", "Session", "Frames"]
+
+Frames = list[Union[str, bytes]]
+AckCallback = Callable[..., Any]
+
+
+class AckSlot:
+    """An emitted packet waiting for its acknowledgement."""
+
+    __slots__ = ("id", "event", "callback", "deadline", "error_first", "sent", "done", "entry")
+
+    def __init__(self, id: int, event: str, callback: AckCallback, deadline: float, error_first: bool) -> None:
+        self.id = id
+        self.event = event
+        self.callback = callback
+        self.deadline = deadline
+        self.error_first = error_first
+        self.sent = False
+        self.done = False
+        self.entry: Optional[tuple[Frames, Optional[AckSlot]]] = None
+
+    def outcome(self, args: list[Any]) -> tuple[Any, ...]:
+        """The callback arguments for an ack carrying ``args``."""
+        return (None, *args) if self.error_first else tuple(args)
+
+    def __lt__(self, other: AckSlot) -> bool:
+        return self.deadline < other.deadline
+
+
+class Session:
+    """Protocol state of one namespace socket (no I/O)."""
+
+    __slots__ = (
+        "nsp", "sid", "pid", "offset", "recovered", "connected",
+        "acks", "buffer", "held", "max_buffer", "_deadlines", "_next_id",
+    )
+
+    def __init__(self, nsp: str, max_buffer: Optional[int] = None) -> None:
+        self.nsp = nsp
+        self.sid: Optional[str] = None
+        self.pid: Optional[str] = None
+        self.offset: Optional[str] = None
+        self.recovered = False
+        self.connected = False
+        self.acks: dict[int, AckSlot] = {}
+        self.buffer: Deque[tuple[Frames, Optional[AckSlot]]] = deque()
+        self.held: list[Any] = []
+        self.max_buffer = max_buffer
+        self._deadlines: list[AckSlot] = []
+        self._next_id = 0
+
+    # -- connecting -------------------------------------------------------
+
+    def connect_data(self, auth: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        """The CONNECT payload: ``auth`` plus ``pid``/``offset`` when recovering."""
+        if self.pid is None:
+            return auth
+        return {"pid": self.pid, "offset": self.offset, **(auth or {})}
+
+    def on_connect(self, data: Any) -> None:
+        """Take the server's CONNECT reply."""
+        if not isinstance(data, dict) or not isinstance(data.get("sid"), str):
+            raise ProtocolError(f"CONNECT reply without a sid: {data!r}")
+        pid = data.get("pid")
+        pid = pid if isinstance(pid, str) else None
+        self.recovered = pid is not None and pid == self.pid
+        self.pid = pid
+        self.sid = data["sid"]
+        self.connected = True
+
+    def take_held(self) -> list[Any]:
+        """Events that arrived before the CONNECT reply, in order."""
+        held, self.held = self.held, []
+        return held
+
+    # -- sending ------------------------------------------------------------
+
+    def add_ack(self, event: str, callback: AckCallback, timeout: Optional[float], error_first: bool, now: float) -> AckSlot:
+        """Allocate an ack id for an emit; ``timeout`` None means no deadline."""
+        ack_id = self._next_id
+        self._next_id += 1
+        deadline = math.inf if timeout is None else now + timeout
+        slot = AckSlot(ack_id, event, callback, deadline, error_first)
+        self.acks[ack_id] = slot
+        if timeout is not None:
+            heapq.heappush(self._deadlines, slot)
+        return slot
+
+    def buffer_packet(self, frames: Frames, slot: Optional[AckSlot]) -> None:
+        """Keep a packet for the next connection; raise BufferFullError past ``max_buffer``."""
+        if self.max_buffer is not None and len(self.buffer) >= self.max_buffer:
+            if slot is not None:
+                self.discard(slot)
+            raise BufferFullError(f"offline buffer of {self.nsp} is full ({self.max_buffer} packets)")
+        entry = (frames, slot)
+        if slot is not None:
+            slot.entry = entry
+        self.buffer.append(entry)
+
+    def take_buffer(self) -> list[Frames]:
+        """Empty the offline buffer, marking its acks as sent."""
+        out: list[Frames] = []
+        for frames, slot in self.buffer:
+            if slot is not None:
+                slot.sent = True
+                slot.entry = None
+            out.append(frames)
+        self.buffer.clear()
+        return out
+
+    def clear_buffer(self) -> list[AckSlot]:
+        """Drop the offline buffer; return its acks to fail."""
+        slots = [slot for _, slot in self.buffer if slot is not None]
+        self.buffer.clear()
+        for slot in slots:
+            self.discard(slot)
+        return [slot for slot in slots if slot.error_first]
+
+    # -- acks ---------------------------------------------------------------
+
+    def resolve(self, ack_id: Any) -> Optional[AckSlot]:
+        """The slot an incoming ACK settles, or None for an unknown id."""
+        slot = self.acks.pop(ack_id, None)
+        if slot is not None:
+            slot.done = True
+        return slot
+
+    def discard(self, slot: AckSlot) -> None:
+        """Forget a slot (its waiter went away)."""
+        slot.done = True
+        self.acks.pop(slot.id, None)
+        if slot.entry is not None:
+            self.buffer.remove(slot.entry)
+            slot.entry = None
+
+    def next_deadline(self) -> float:
+        """The earliest pending ack deadline (``inf`` when none)."""
+        heap = self._deadlines
+        while heap and heap[0].done:
+            heapq.heappop(heap)
+        return heap[0].deadline if heap else math.inf
+
+    def expire(self, now: float) -> list[tuple[AckSlot, TimeoutError]]:
+        """Pop acks whose deadline passed, each with the error to give them."""
+        expired = []
+        heap = self._deadlines
+        while heap and (heap[0].done or heap[0].deadline <= now):
+            slot = heapq.heappop(heap)
+            if not slot.done:
+                self.discard(slot)
+                expired.append((slot, TimeoutError(f"no ack for {slot.event!r} in time")))
+        return expired
+
+    def on_disconnect(self) -> list[tuple[AckSlot, DisconnectedError]]:
+        """Leave the connected state; return the acks to fail."""
+        self.connected = False
+        self.sid = None
+        failed = []
+        for slot in [s for s in self.acks.values() if s.sent]:
+            self.discard(slot)
+            if slot.error_first:
+                failed.append((slot, DisconnectedError("socket has been disconnected")))
+        return failed
+
+    # -- receiving ------------------------------------------------------------
+
+    def event_args(self, data: list[Any], ack_id: Optional[int]) -> list[Any]:
+        """An event's arguments, without the recovery offset the server appended."""
+        if self.pid is not None and ack_id is None and len(data) > 1 and isinstance(data[-1], str):
+            self.offset = data[-1]
+            return data[1:-1]
+        return data[1:]

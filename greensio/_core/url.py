@@ -1,0 +1,72 @@
+"""Server URLs: parsing what the user gives, building what the transports request."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+__all__ = ["Target", "parse_url", "engine_url", "check_no_crlf"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SCHEMES = {"http": "http", "ws": "http", "https": "https", "wss": "https"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: scheme (``http``/``https``), host, port, namespace, URL query."""
+
+    scheme: str
+    host: str
+    port: int
+    namespace: str
+    query: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme == "https"
+
+
+def parse_url(url: str) -> Target:
+    """Parse ``http(s)://`` or ``ws(s)://`` URL; its path is the namespace."""
+    parts = urlsplit(url)
+    scheme = _SCHEMES.get(parts.scheme.lower())
+    if scheme is None or not parts.hostname:
+        raise ValueError(f"expected an http(s):// or ws(s):// URL, got {url!r}")
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError as exc:
+        raise ValueError(f"invalid port in {url!r}") from exc
+    namespace = parts.path or "/"
+    query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    check_no_crlf(dict(query), "query")
+    return Target(scheme, parts.hostname, port, namespace, query)
+
+
+def check_no_crlf(values: Optional[Mapping[str, object]], what: str) -> None:
+    """Reject names or values with CR or LF (header or request splitting)."""
+    for key, value in (values or {}).items():
+        if any(c in str(key) or c in str(value) for c in "\r\n"):
+            raise ValueError(f"{what} {key!r} contains CR or LF")
+
+
+def engine_url(
+    target: Target,
+    path: str,
+    transport: str,
+    query: Optional[Mapping[str, object]] = None,
+    sid: Optional[str] = None,
+) -> str:
+    """Build the Engine.IO request URL for ``transport``; the URL's own query wins."""
+    params: dict[str, object] = dict(query or {})
+    params.update(target.query)
+    params["EIO"] = "4"
+    params["transport"] = transport
+    if sid is not None:
+        params["sid"] = sid
+    if transport == "websocket":
+        scheme = "wss" if target.secure else "ws"
+    else:
+        scheme = target.scheme
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    path = quote(path.rstrip("/"), safe="/") + "/"
+    return f"{scheme}://{host}:{target.port}{path}?{urlencode(params)}"

@@ -1,0 +1,103 @@
+"""Runs handlers off the reader: one greenlet per running handler call, started in order.
+
+Jobs wait in one FIFO queue. A worker greenlet takes a job; before running it,
+if more jobs wait and no worker is idle, it starts a standby worker, so a job
+that blocks never holds up the next one. Workers that find the queue empty
+stay as one idle worker (the others end), so a steady stream costs no spawns.
+With ``concurrency`` N, at most N workers exist; the rest wait in the queue.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Callable, Deque, Optional
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Group
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger("greensio")
+Job = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+class Dispatcher:
+    """Handler greenlets for one Manager."""
+
+    __slots__ = ("_group", "_limit", "_jobs", "_workers", "_idle", "_wake", "_closed")
+
+    def __init__(self, group: Group, concurrency: Optional[int] = None) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise ValueError("handler_concurrency must be None or at least 1")
+        self._group = group
+        self._limit = concurrency
+        self._jobs: Deque[Job] = deque()
+        self._workers: set[gevent.Greenlet] = set()
+        self._idle = 0
+        self._wake = Event()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(*args)``; it runs in a handler greenlet, in submission order."""
+        self._jobs.append((fn, args))
+        if self._idle:
+            self._wake.set()
+        else:
+            self._maybe_spawn()
+
+    def _maybe_spawn(self) -> None:
+        if self._limit is None or len(self._workers) < self._limit:
+            worker = self._group.spawn(self._work)
+            self._workers.add(worker)
+            worker.link(self._workers.discard)
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while jobs or not self._closed:
+            if not jobs:
+                if self._idle:
+                    return  # one idle worker is enough
+                self._idle += 1
+                try:
+                    self._wake.clear()
+                    self._wake.wait()
+                finally:
+                    self._idle -= 1
+                continue
+            fn, args = jobs.popleft()
+            if jobs and not self._idle:
+                self._maybe_spawn()
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("handler %r raised", getattr(fn, "__qualname__", fn))
+
+    @property
+    def pending(self) -> int:
+        """Jobs not yet started."""
+        return len(self._jobs)
+
+    def close(self, timeout: float) -> None:
+        """Run what is queued, then end every worker; kill those still busy after ``timeout``.
+
+        Called from one of its own workers, it does not wait: that worker ends
+        after its current job and the queue.
+        """
+        self._closed = True
+        self._wake.set()
+        current = gevent.getcurrent()
+        if current in self._workers:
+            return
+        others = list(self._workers)
+        gevent.joinall(others, timeout=timeout)
+        gevent.killall([w for w in others if not w.dead])
+
+
+def call_logged(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call user code in place, logging instead of raising."""
+    try:
+        return fn(*args)
+    except Exception:
+        log.exception("callback %r raised", getattr(fn, "__qualname__", fn))
+        return None

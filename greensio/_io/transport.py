@@ -1,0 +1,32 @@
+"""What the runtime needs of a transport, and the errors a transport raises."""
+from __future__ import annotations
+
+from typing import Protocol, Sequence, Union
+
+__all__ = ["Transport", "TransportClosed", "Packet"]
+
+Packet = Union[str, bytes]
+"""An Engine.IO packet: text whose first character is the type, or a binary message."""
+
+
+class TransportClosed(Exception):
+    """The transport ended; ``reason`` is ``"transport close"`` or ``"transport error"``."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+
+
+class Transport(Protocol):
+    """A connected Engine.IO transport, driven by one reader and one writer greenlet."""
+
+    name: str
+
+    def read(self) -> list[Packet]:
+        """Block until at least one packet arrived; raise TransportClosed at the end."""
+
+    def write(self, packets: Sequence[Packet]) -> None:
+        """Send packets in order, as few writes as possible; raise TransportClosed."""
+
+    def close(self) -> None:
+        """Close at once (idempotent); a blocked ``read`` raises TransportClosed."""

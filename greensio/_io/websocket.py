@@ -1,0 +1,262 @@
+"""WebSocket transport: websocket-client does the opening handshake, we do the framing.
+
+websocket-client is given a socket opened with gevent, so the handshake is
+cooperative even without monkey patching. After it, frames are read with one
+``recv`` per many frames and written with one ``sendall`` per batch: its own
+per-frame path costs two or three ``recv`` calls and a pure-Python UTF-8 check.
+"""
+from __future__ import annotations
+
+import os
+import ssl
+import struct
+from typing import Mapping, Optional, Sequence
+
+import websocket
+from gevent.lock import Semaphore
+
+from .net import open_connection
+from .transport import Packet, TransportClosed
+
+__all__ = ["WebSocketTransport", "encode_frame", "FrameReader"]
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+RECV_SIZE = 256 * 1024
+_unpack_16 = struct.Struct("!H").unpack_from
+_unpack_64 = struct.Struct("!Q").unpack_from
+_pack_16 = struct.Struct("!BBH").pack
+_pack_64 = struct.Struct("!BBQ").pack
+
+
+class _MaskKeys:
+    """Unpredictable 4-byte masking keys (RFC 6455 §5.3), drawn from os.urandom in bulk."""
+
+    __slots__ = ("_pool", "_pos")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._pos = 0
+
+    def next(self) -> bytes:
+        pos = self._pos
+        if pos >= len(self._pool):
+            self._pool = os.urandom(4096)
+            pos = 0
+        self._pos = pos + 4
+        return self._pool[pos:pos + 4]
+
+
+def _mask(key: bytes, data: bytes) -> bytes:
+    n = len(data)
+    pad = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(pad, "little")).to_bytes(n, "little")
+
+
+def encode_frame(opcode: int, data: bytes, key: bytes) -> bytes:
+    """One final, masked client frame."""
+    n = len(data)
+    if n < 126:
+        header = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        header = _pack_16(0x80 | opcode, 0xFE, n)
+    else:
+        header = _pack_64(0x80 | opcode, 0xFF, n)
+    return header + key + _mask(key, data) if n else header + key
+
+
+class FrameReader:
+    """Incremental parser of server frames; ``feed`` returns complete messages.
+
+    Text messages come out as ``str``, binary ones as ``bytes``; control frames
+    come out as ``(opcode, payload)`` tuples for the transport to answer.
+    """
+
+    __slots__ = ("_buf", "_frag_op", "_frags", "max_message")
+
+    def __init__(self, max_message: int) -> None:
+        self._buf = b""
+        self._frag_op = 0
+        self._frags: list[bytes] = []
+        self.max_message = max_message
+
+    def feed(self, data: bytes) -> list[object]:
+        buf = self._buf + data if self._buf else data
+        out: list[object] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            n = b1 & 0x7F
+            start = pos + 2
+            if n == 126:
+                if end - pos < 4:
+                    break
+                n = _unpack_16(buf, start)[0]
+                start += 2
+            elif n == 127:
+                if end - pos < 10:
+                    break
+                n = _unpack_64(buf, start)[0]
+                start += 8
+            if b1 & 0x80:
+                raise TransportClosed("transport error", "the server sent a masked frame")
+            if n > self.max_message:
+                raise TransportClosed("transport error", f"frame of {n} bytes exceeds max_message_size")
+            stop = start + n
+            if stop > end:
+                break
+            payload = buf[start:stop]
+            pos = stop
+            opcode = b0 & 0x0F
+            if b0 & 0x70:
+                raise TransportClosed("transport error", "reserved bits set in a frame")
+            if opcode >= OP_CLOSE:
+                out.append((opcode, payload))
+                continue
+            if not b0 & 0x80 or opcode == OP_CONT:
+                message = self._fragment(opcode, payload, bool(b0 & 0x80))
+                if message is None:
+                    continue
+                opcode, payload = message
+            if opcode == OP_TEXT:
+                try:
+                    out.append(payload.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise TransportClosed("transport error", "invalid UTF-8 in a text frame") from exc
+            elif opcode == OP_BINARY:
+                out.append(payload)
+            else:
+                raise TransportClosed("transport error", f"unknown frame opcode {opcode}")
+        self._buf = buf[pos:] if pos < end else b""
+        return out
+
+    def _fragment(self, opcode: int, payload: bytes, fin: bool) -> Optional[tuple[int, bytes]]:
+        if opcode != OP_CONT:
+            if self._frags:
+                raise TransportClosed("transport error", "new message inside a fragmented one")
+            self._frag_op = opcode
+        elif not self._frags and not self._frag_op:
+            raise TransportClosed("transport error", "continuation frame without a message")
+        self._frags.append(payload)
+        if sum(len(f) for f in self._frags) > self.max_message:
+            raise TransportClosed("transport error", "fragmented message exceeds max_message_size")
+        if not fin:
+            return None
+        message = (self._frag_op, b"".join(self._frags))
+        self._frags = []
+        self._frag_op = 0
+        return message
+
+
+class WebSocketTransport:
+    """Engine.IO over one WebSocket connection."""
+
+    name = "websocket"
+
+    def __init__(self, sock: object, max_message: int) -> None:
+        self._sock = sock
+        self._reader = FrameReader(max_message)
+        self._keys = _MaskKeys()
+        self._write_lock = Semaphore()
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        host: str,
+        port: int,
+        *,
+        headers: Mapping[str, str],
+        timeout: Optional[float],
+        ssl_context: Optional[ssl.SSLContext],
+        max_message: int,
+    ) -> "WebSocketTransport":
+        """Connect and complete the WebSocket handshake."""
+        try:
+            sock = open_connection(host, port, timeout, ssl_context)
+        except OSError as exc:
+            raise TransportClosed("transport error", f"cannot connect to {host}:{port}: {exc}") from exc
+        try:
+            ws = websocket.create_connection(
+                url, socket=sock, timeout=timeout, header=dict(headers), suppress_origin=True,
+                skip_utf8_validation=True,
+            )
+            ws.sock = None  # the socket is ours from here on
+            sock.settimeout(None)
+        except BaseException as exc:
+            sock.close()
+            if isinstance(exc, (OSError, websocket.WebSocketException)):
+                raise TransportClosed("transport error", f"WebSocket handshake failed: {exc}") from exc
+            raise
+        return cls(sock, max_message)
+
+    def read(self) -> list[Packet]:
+        reader = self._reader
+        sock = self._sock
+        while True:
+            try:
+                data = sock.recv(RECV_SIZE)  # type: ignore[attr-defined]
+            except OSError as exc:
+                raise TransportClosed("transport close" if self._closed else "transport error", str(exc)) from exc
+            if not data:
+                raise TransportClosed("transport close", "connection closed by the server")
+            out = reader.feed(data)
+            if out:
+                packets = [p for p in out if type(p) is not tuple] if self._control(out) else out
+                if packets:
+                    return packets  # type: ignore[return-value]
+
+    def _control(self, items: list[object]) -> bool:
+        found = False
+        for item in items:
+            if type(item) is tuple:
+                found = True
+                opcode, payload = item
+                if opcode == OP_PING:
+                    self._send_frames([encode_frame(OP_PONG, payload, self._keys.next())])
+                elif opcode == OP_CLOSE:
+                    self._send_close()
+                    raise TransportClosed("transport close", "the server closed the WebSocket")
+        return found
+
+    def write(self, packets: Sequence[Packet]) -> None:
+        keys = self._keys
+        frames = []
+        for packet in packets:
+            if type(packet) is str:
+                frames.append(encode_frame(OP_TEXT, packet.encode("utf-8"), keys.next()))
+            else:
+                frames.append(encode_frame(OP_BINARY, bytes(packet), keys.next()))
+        self._send_frames(frames)
+
+    def _send_frames(self, frames: list[bytes]) -> None:
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        with self._write_lock:
+            try:
+                self._sock.sendall(data)  # type: ignore[attr-defined]
+            except OSError as exc:
+                raise TransportClosed("transport error", str(exc)) from exc
+
+    def _send_close(self) -> None:
+        try:
+            self._send_frames([encode_frame(OP_CLOSE, b"\x03\xe8", self._keys.next())])
+        except TransportClosed:
+            pass
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._sock.shutdown(2)  # type: ignore[attr-defined]
+        except OSError:
+            pass
+        self._sock.close()  # type: ignore[attr-defined]
+
+    def close_gracefully(self) -> None:
+        """Send a WebSocket close frame, then close."""
+        if not self._closed:
+            self._send_close()
+        self.close()

@@ -1,0 +1,388 @@
+"""Manager: one Engine.IO connection, its greenlets, and the namespace sockets on it."""
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+
+import gevent
+from gevent.event import Event
+
+from ._core import sio
+from ._core.backoff import Backoff
+from ._core.engine import EngineClosed, EngineState
+from ._core.url import Target, engine_url, parse_url
+from ._dispatch import Dispatcher
+from ._emitter import Emitter
+from ._exceptions import ConnectionError, Error, ProtocolError
+from ._io.net import make_ssl_context
+from ._io.transport import Transport, TransportClosed
+from ._io.websocket import WebSocketTransport
+from ._options import ManagerOptions, resolve
+from ._runtime import Runner, monotonic
+
+if TYPE_CHECKING:
+    from ._socket import Socket
+
+__all__ = ["Manager"]
+
+log = logging.getLogger("greensio")
+YIELD_EVERY = 32  # packets the reader handles before letting other greenlets run
+FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to go out
+
+# (scheme, host, port, path) -> Manager, for multiplexing; cleared in a forked child.
+_cache: "weakref.WeakValueDictionary[tuple[str, str, int, str], Manager]" = weakref.WeakValueDictionary()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_cache.clear)
+
+
+class Manager:
+    """One Engine.IO connection shared by namespace sockets, with reconnection.
+
+    Events (``manager.on(...)``): ``open``, ``close(reason)``, ``error(err)``,
+    ``ping``, ``reconnect_attempt(n)``, ``reconnect(n)``, ``reconnect_error(err)``,
+    ``reconnect_failed()``.
+    """
+
+    def __init__(self, url: str = "http://localhost", **options: Any) -> None:
+        self._target: Target = parse_url(url)
+        self.options = ManagerOptions(**options)
+        self._pid = os.getpid()
+        self._events = Emitter()
+        self._runner = Runner(self._on_deadline)
+        self._dispatch = Dispatcher(self._runner.group, self.options.handler_concurrency)
+        self._encoder = sio.Encoder(self.options.json.dumps)
+        self._backoff = Backoff(
+            self.options.reconnection_delay, self.options.reconnection_delay_max, self.options.randomization_factor
+        )
+        self._nsps: dict[str, Socket] = {}
+        self._loop: Optional[gevent.Greenlet] = None
+        self._transport: Optional[Transport] = None
+        self._engine: Optional[EngineState] = None
+        self._out: list[Union[str, bytes]] = []
+        self._writable = Event()
+        self._writer: Optional[gevent.Greenlet] = None
+        self._close_reason: Optional[str] = None
+        self._closing = False
+        self._reconnecting = False
+        self._skip_reconnect = False
+        self._ssl_context = (
+            make_ssl_context(self.options.ssl_verify, self.options.ssl_context) if self._target.secure else None
+        )
+
+    # -- public -----------------------------------------------------------------
+
+    def socket(self, namespace: str = "/", **socket_options: Any) -> "Socket":
+        """The socket for ``namespace`` on this Manager (created on first use)."""
+        from ._socket import Socket
+
+        existing = self._nsps.get(namespace)
+        if existing is not None:
+            return existing
+        return Socket._on_manager(self, namespace, **socket_options)
+
+    def on(self, event: str, handler: Optional[Callable[..., Any]] = None) -> Any:
+        """Register a Manager event handler; usable as a decorator."""
+        return self._events.on(event, handler)
+
+    def once(self, event: str, handler: Optional[Callable[..., Any]] = None) -> Any:
+        """Register a Manager event handler for one call."""
+        return self._events.once(event, handler)
+
+    def off(self, event: Optional[str] = None, handler: Optional[Callable[..., Any]] = None) -> None:
+        """Remove Manager event handlers."""
+        self._events.off(event, handler)
+
+    @property
+    def transport(self) -> Optional[str]:
+        """The name of the open transport, or None."""
+        return self._transport.name if self._transport is not None and self._engine is not None else None
+
+    @property
+    def reconnecting(self) -> bool:
+        """True while waiting to reconnect or trying to."""
+        return self._reconnecting
+
+    # -- used by Socket ---------------------------------------------------------
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            raise Error(
+                "this greensio client was created before os.fork(); create clients after fork "
+                "(e.g. in gunicorn's post_fork hook or lazily on first use)"
+            )
+
+    @property
+    def _forked(self) -> bool:
+        return os.getpid() != self._pid
+
+    @property
+    def _is_open(self) -> bool:
+        return self._engine is not None and not self._closing
+
+    def _add(self, socket: "Socket") -> None:
+        self._nsps[socket.namespace] = socket
+        if self._is_open:
+            socket._on_open()
+        elif self._loop is None:
+            self._skip_reconnect = False
+            self._closing = False
+            self._loop = self._runner.spawn(self._run)
+
+    def _remove(self, socket: "Socket") -> None:
+        if self._nsps.get(socket.namespace) is socket:
+            del self._nsps[socket.namespace]
+        if not any(s.active for s in self._nsps.values()):
+            self._close()
+
+    def _write(self, frames: Sequence[Union[str, bytes]]) -> None:
+        """Queue one packet's frames for the writer (never blocks)."""
+        self._out.extend(frames)
+        self._writable.set()
+
+    def _arm(self, deadline: float) -> None:
+        self._runner.arm(deadline)
+
+    def _fire(self, event: str, *args: Any) -> None:
+        for handler in self._events.take(event):
+            self._dispatch.submit(handler, *args)
+
+    def _heartbeat_expired(self) -> bool:
+        """True when the server went silent past its heartbeat deadline (hub was blocked)."""
+        engine = self._engine
+        if engine is not None and engine.expired(monotonic()):
+            self._abort("ping timeout")
+            return True
+        return False
+
+    # -- the connection loop -----------------------------------------------------
+
+    def _run(self) -> None:
+        """Connect, read until the connection ends, reconnect with backoff; repeat."""
+        try:
+            while not self._skip_reconnect:
+                try:
+                    transport, engine, first = self._open()
+                except ConnectionError as err:
+                    self._on_open_failed(err)
+                else:
+                    self._on_open(transport, engine)
+                    self._on_close(self._read_loop(transport, engine, first))
+                if self._skip_reconnect or not self.options.reconnection or not self._has_active():
+                    break
+                if self._backoff.attempts >= self.options.reconnection_attempts:
+                    self._backoff.reset()
+                    self._reconnecting = False
+                    self._fire("reconnect_failed")
+                    self._give_up(ConnectionError("reconnection failed"))
+                    break
+                self._reconnecting = True
+                gevent.sleep(self._backoff.duration())
+                if self._skip_reconnect:
+                    break
+                self._fire("reconnect_attempt", self._backoff.attempts)
+        finally:
+            self._reconnecting = False
+            self._loop = None
+
+    def _has_active(self) -> bool:
+        return any(s.active for s in self._nsps.values())
+
+    def _open(self) -> tuple[Transport, EngineState, list[Union[str, bytes]]]:
+        opts = self.options
+        if "websocket" not in opts.transports:
+            raise ConnectionError("the polling transport is not available yet; use transports=['websocket']")
+        try:
+            with gevent.Timeout(opts.timeout, ConnectionError("timeout")):
+                query = resolve(opts.query, "query")
+                headers = resolve(opts.extra_headers, "header")
+                url = engine_url(self._target, opts.path, "websocket", query)
+                transport = WebSocketTransport.open(
+                    url, self._target.host, self._target.port, headers=headers, timeout=opts.timeout,
+                    ssl_context=self._ssl_context, max_message=opts.max_message_size,
+                )
+                try:
+                    packets = transport.read()
+                    engine = EngineState(opts.json.loads)
+                    first = packets[0]
+                    if not isinstance(first, str):
+                        raise ProtocolError("expected an OPEN packet, got binary data")
+                    engine.open(first, monotonic())
+                except BaseException:
+                    transport.close()
+                    raise
+        except (TransportClosed, ProtocolError) as exc:
+            raise ConnectionError(str(exc)) from exc
+        except (ValueError, TypeError) as exc:  # a query/headers callable gave bad values
+            raise ConnectionError(f"cannot connect: {exc}") from exc
+        return transport, engine, packets[1:]
+
+    def _on_open_failed(self, err: ConnectionError) -> None:
+        log.debug("connection to %s failed: %s", self._target.host, err)
+        self._fire("error", err)
+        for socket in list(self._nsps.values()):
+            socket._on_error(err)
+        if self._reconnecting:
+            self._fire("reconnect_error", err)
+        elif not self.options.reconnection:
+            self._give_up(err)
+
+    def _on_open(self, transport: Transport, engine: EngineState) -> None:
+        self._transport = transport
+        self._engine = engine
+        self._close_reason = None
+        self._out = []
+        self._writable.clear()
+        self._writer = self._runner.spawn(self._write_loop, transport)
+        self._runner.arm(engine.deadline)
+        self._fire("open")
+        if self._reconnecting:
+            attempt = self._backoff.attempts
+            self._reconnecting = False
+            self._backoff.reset()
+            self._fire("reconnect", attempt)
+        for socket in list(self._nsps.values()):
+            if socket.active:
+                socket._on_open()
+
+    def _read_loop(self, transport: Transport, engine: EngineState, first: list[Union[str, bytes]]) -> str:
+        """Feed packets to the core until the connection ends; return the close reason."""
+        decoder = sio.Decoder(self.options.json.loads, self.options.max_attachments)
+        nsps = self._nsps
+        handled = 0
+        packets = first
+        try:
+            while True:
+                now = monotonic()
+                for packet in packets:
+                    if type(packet) is str:
+                        if packet[:1] == "4":
+                            pkt = decoder.feed_text(packet[1:])
+                        else:
+                            engine.receive(packet, now)
+                            if engine.outbox:
+                                self._write(engine.outbox)
+                                engine.outbox.clear()
+                                self._arm(engine.deadline)
+                                self._fire("ping")
+                            continue
+                    else:
+                        pkt = decoder.feed_binary(packet)
+                    if pkt is not None:
+                        socket = nsps.get(pkt.nsp)
+                        if socket is not None and socket.active:
+                            socket._on_packet(pkt)
+                    handled += 1
+                    if handled >= YIELD_EVERY:
+                        handled = 0
+                        gevent.sleep(0)
+                if self._close_reason is not None:
+                    return self._close_reason
+                packets = transport.read()
+        except TransportClosed as exc:
+            return self._close_reason or exc.reason
+        except EngineClosed:
+            return self._close_reason or "transport close"
+        except ProtocolError as exc:
+            log.warning("closing the connection to %s: %s", self._target.host, exc)
+            self._fire("error", exc)
+            return "parse error"
+        finally:
+            self._close_reason = self._close_reason or "closed"
+            transport.close()
+
+    def _write_loop(self, transport: Transport) -> None:
+        out_ready = self._writable
+        try:
+            while True:
+                if not self._out:
+                    if self._closing:
+                        break
+                    out_ready.wait()
+                    out_ready.clear()
+                    continue
+                batch, self._out = self._out, []
+                transport.write(batch)
+        except TransportClosed as exc:
+            self._abort(exc.reason)
+        if self._closing and hasattr(transport, "close_gracefully"):
+            transport.close_gracefully()
+        transport.close()
+
+    def _abort(self, reason: str) -> None:
+        """End the current connection with ``reason`` (the first reason wins)."""
+        if self._close_reason is None:
+            self._close_reason = reason
+        if self._transport is not None:
+            self._transport.close()
+
+    def _on_close(self, reason: str) -> None:
+        if self._closing:
+            return
+        writer = self._writer
+        self._writer = None
+        if writer is not None and writer is not gevent.getcurrent():
+            writer.kill(block=False)
+        self._transport = None
+        self._engine = None
+        self._backoff.reset()
+        for socket in list(self._nsps.values()):
+            socket._on_close(reason)
+        self._fire("close", reason)
+
+    def _on_deadline(self, now: float) -> None:
+        """Hub timer callback: heartbeat loss and ack deadlines."""
+        engine = self._engine
+        earliest = engine.deadline if engine is not None else float("inf")
+        if engine is not None and engine.expired(now):
+            self._abort("ping timeout")
+        for socket in list(self._nsps.values()):
+            earliest = min(earliest, socket._expire(now))
+        self._runner.arm(earliest)
+
+    def _give_up(self, err: ConnectionError) -> None:
+        for socket in list(self._nsps.values()):
+            socket._give_up(err)
+
+    def _close(self) -> None:
+        """No socket is active: flush what is queued, close the connection, end every greenlet."""
+        self._skip_reconnect = True
+        self._reconnecting = False
+        self._closing = True
+        current = gevent.getcurrent()
+        writer, loop = self._writer, self._loop
+        if writer is not None and writer is not current:
+            self._writable.set()
+            writer.join(FLUSH_TIMEOUT)
+        was_open = self._engine is not None
+        if self._transport is not None:
+            self._transport.close()
+        self._runner.disarm()
+        for greenlet in (loop, writer):
+            if greenlet is not None and greenlet is not current:
+                greenlet.kill()
+        self._transport = None
+        self._engine = None
+        self._writer = None
+        if loop is not current:
+            self._loop = None
+        if was_open:
+            self._fire("close", "forced close")
+        dispatch, self._dispatch = self._dispatch, Dispatcher(self._runner.group, self.options.handler_concurrency)
+        dispatch.close(FLUSH_TIMEOUT)
+
+
+def manager_for(url: str, target_key: tuple[str, str, int, str], namespace: str, options: dict[str, Any]) -> Manager:
+    """The Manager a new Socket should use: cached unless told otherwise or the namespace is taken."""
+    fresh = options.get("force_new", False) or not options.get("multiplex", True)
+    if not fresh:
+        cached = _cache.get(target_key)
+        if cached is not None and not cached._forked:
+            taken = cached._nsps.get(namespace)
+            if taken is None or not taken.active:
+                return cached
+    manager = Manager(url, **options)
+    if not fresh:
+        _cache[target_key] = manager
+    return manager

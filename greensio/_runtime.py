@@ -1,0 +1,65 @@
+"""The owner of every greenlet and timer a Manager starts: one Group, one watchdog timer."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import gevent
+from gevent.pool import Group
+
+__all__ = ["Runner", "monotonic"]
+
+monotonic = time.monotonic
+
+
+class Runner:
+    """Spawns a Manager's greenlets into one Group and runs one deadline timer.
+
+    The timer is a hub timer, not a greenlet: it fires ``on_deadline(now)`` at
+    the earliest deadline it was armed for, and the callback re-arms it.
+    """
+
+    __slots__ = ("group", "_hub", "_timer", "_armed_at", "_on_deadline")
+
+    def __init__(self, on_deadline: Callable[[float], None]) -> None:
+        self.group = Group()
+        self._hub = gevent.get_hub()
+        self._timer: Any = None
+        self._armed_at = math.inf
+        self._on_deadline = on_deadline
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+        """Start ``fn(*args)`` in a greenlet of this Manager."""
+        return self.group.spawn(fn, *args)
+
+    def arm(self, deadline: float) -> None:
+        """Make sure the timer fires no later than ``deadline`` (monotonic seconds)."""
+        if deadline >= self._armed_at or deadline == math.inf:
+            return
+        if self._timer is not None:
+            self._timer.close()
+        self._armed_at = deadline
+        # libev's loop clock may lag monotonic() by a few ms; _fire re-arms if early.
+        self._timer = self._hub.loop.timer(max(0.0, deadline - monotonic()) + 0.001)
+        self._timer.start(self._fire)
+
+    def _fire(self) -> None:
+        self._timer.close()
+        self._timer = None
+        self._armed_at = math.inf
+        self._on_deadline(monotonic())
+
+    def disarm(self) -> None:
+        """Stop the timer."""
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        self._armed_at = math.inf
+
+    def kill_all(self) -> None:
+        """Kill every greenlet of this Manager except the calling one, and wait for them."""
+        current = gevent.getcurrent()
+        others = [g for g in list(self.group) if g is not current]
+        if others:
+            gevent.killall(others, block=current is not self._hub)
