@@ -79,11 +79,15 @@ class Handshake:
 
 def _duration(obj: dict[str, Any], key: str) -> float:
     value: Any = obj.get(key)
-    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
-        raise ProtocolError(
-            f"invalid handshake: {key!r} must be a non-negative number of ms, got {value!r}"
-        )
-    return float(value) / 1000.0
+    seconds = math.nan
+    if type(value) is int or type(value) is float:
+        try:
+            seconds = value / 1000.0
+        except OverflowError:  # an integer too large for a float
+            pass
+    if not (0.0 <= seconds < math.inf):
+        raise ProtocolError(f"invalid handshake: {key!r} must be a non-negative number of ms, got {value!r}")
+    return seconds
 
 
 def parse_handshake(data: str, loads: Callable[[str], Any] = json.loads) -> Handshake:

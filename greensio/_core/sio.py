@@ -52,6 +52,7 @@ MAX_DEPTH = 100
 _TYPE_CODES: dict[str, int] = {str(t): t for t in range(7)}
 _TYPE_STRS: dict[int, str] = {t: str(t) for t in range(7)}
 _MAX_ID_DIGITS = 16
+_ID_TYPES = frozenset({EVENT, ACK, BINARY_EVENT, BINARY_ACK})
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
@@ -65,7 +66,7 @@ class Packet:
     data: Any
     id: int | None
 
-    def __init__(self, type: int, nsp: str = "/", data: Any = None, id: int | None = None) -> None:
+    def __init__(self, type: int, nsp: str = "/", data: Any = None, id: int | None = None) -> None:  # noqa: A002
         self.type = type
         self.nsp = nsp
         self.data = data
@@ -209,7 +210,7 @@ class Encoder:
         return bool(called)
 
     def encode(
-        self, type: int, nsp: str, data: Any = None, id: int | None = None
+        self, type: int, nsp: str, data: Any = None, id: int | None = None  # noqa: A002
     ) -> tuple[str, list[bytes]]:
         """Return the text frame and the binary attachments of a packet.
 
@@ -349,14 +350,16 @@ class Decoder:
             nsp = "/"
             if i < n and s[i] == "/":
                 j = s.find(",", i)
-                if j < 0:
+                if j < 0:  # the namespace runs to the end: no payload may follow
                     nsp = s[i:]
+                    if "[" in nsp or "{" in nsp or '"' in nsp:
+                        raise ProtocolError(f"invalid namespace {nsp[:40]!r} (missing ',')")
                     i = n
                 else:
                     nsp = s[i:j]
                     i = j + 1
             pid = None
-            if i < n and s[i] != "[" and ptype != CONNECT and ptype != DISCONNECT and ptype != CONNECT_ERROR:
+            if i < n and s[i] != "[" and ptype in _ID_TYPES:
                 j = s.find("[", i, i + _MAX_ID_DIGITS + 1)
                 digits = s[i:j]
                 if j < 0 or not digits.isascii() or not digits.isdigit():
@@ -424,10 +427,12 @@ class Decoder:
         if packet is None:
             raise ProtocolError("got binary data when not reconstructing a packet")
         if type(b) is not bytes:
+            if not isinstance(b, _BYTES_LIKE):
+                raise ProtocolError(f"binary attachment must be bytes, got {type(b).__name__}")
             try:
                 b = _to_bytes(b)
-            except Exception as exc:
-                raise ProtocolError(f"invalid binary attachment ({exc!r})") from exc
+            except ValueError as exc:  # e.g. a released memoryview
+                raise ProtocolError(f"invalid binary attachment ({exc})") from exc
         buffers = self._buffers
         buffers.append(b)
         if len(buffers) < self._expected:
