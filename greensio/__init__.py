@@ -33,8 +33,13 @@ __all__ = [
 
 
 def connect(url: str = "http://localhost", *, timeout: Optional[float] = None, **options: Any) -> Socket:
-    """Return a connected Socket, or raise ConnectionError/TimeoutError leaving nothing running."""
+    """Return a connected Socket, or raise ConnectionError/TimeoutError leaving nothing running.
+
+    ``timeout`` bounds the whole call (and each connection attempt).
+    """
     options["auto_connect"] = False
+    if timeout is not None:
+        options["timeout"] = timeout
     socket = Socket(url, **options)
     try:
         socket.connect(wait=True, timeout=timeout)

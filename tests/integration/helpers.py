@@ -1,0 +1,63 @@
+"""Shared helpers of the integration tests."""
+from __future__ import annotations
+
+import gc
+import os
+from typing import Any
+
+import greenlet
+
+import greensio
+
+# Fast reconnection so the tests do not wait out the default backoff.
+FAST = {"transports": ["websocket"], "reconnection_delay": 0.05, "reconnection_delay_max": 0.2}
+WAIT = 10  # bound of every wait on a server round trip, in seconds
+
+
+def connect(url: str, **options: Any) -> greensio.Socket:
+    """A connected socket on a fresh Manager with the fast test options."""
+    return greensio.connect(url, timeout=WAIT, **{**FAST, "force_new": True, **options})
+
+
+def live_greenlets() -> set[int]:
+    """Ids of every greenlet alive in this process (not dead, not the current one)."""
+    current = greenlet.getcurrent()
+    return {
+        id(g) for g in gc.get_objects()
+        if isinstance(g, greenlet.greenlet) and not g.dead and g is not current and not _is_hub(g)
+    }
+
+
+def _is_hub(g: greenlet.greenlet) -> bool:
+    import gevent.hub
+
+    return isinstance(g, gevent.hub.Hub)
+
+
+def open_fds() -> set[int]:
+    """File descriptors open in this process."""
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+class Recorder:
+    """Collects calls made to it, and wakes a waiter after a given count."""
+
+    def __init__(self) -> None:
+        import gevent.event
+
+        self.calls: list[tuple[Any, ...]] = []
+        self._changed = gevent.event.Event()
+
+    def __call__(self, *args: Any) -> None:
+        self.calls.append(args)
+        self._changed.set()
+
+    def wait(self, count: int = 1, timeout: float = WAIT) -> list[tuple[Any, ...]]:
+        """Block until ``count`` calls were recorded; fail the test after ``timeout``."""
+        import gevent
+
+        with gevent.Timeout(timeout, AssertionError(f"only {len(self.calls)} of {count} calls: {self.calls}")):
+            while len(self.calls) < count:
+                self._changed.clear()
+                self._changed.wait()
+        return self.calls

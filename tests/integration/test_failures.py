@@ -1,0 +1,174 @@
+"""Unreachable servers, dead servers and misbehaving servers."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+import greensio
+
+from .helpers import FAST, WAIT, Recorder, connect, live_greenlets
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_without_reconnection_raises_connection_error():
+    url = f"http://127.0.0.1:{_closed_port()}"
+    sio = greensio.Socket(url, auto_connect=False, reconnection=False, force_new=True, **{**FAST})
+    errors = Recorder()
+    sio.on("connect_error", errors)
+    with pytest.raises(greensio.ConnectionError):
+        sio.connect(timeout=WAIT)
+    assert len(errors.wait(1)) == 1 and isinstance(errors.calls[0][0], greensio.ConnectionError)
+    assert not sio.active and sio.wait(0)
+
+
+def test_reconnection_attempts_are_counted_then_reconnect_failed():
+    url = f"http://127.0.0.1:{_closed_port()}"
+    sio = greensio.Socket(url, auto_connect=False, reconnection_attempts=2, force_new=True, **FAST)
+    events = Recorder()
+    for name in ("reconnect_attempt", "reconnect_error", "reconnect_failed", "error"):
+        sio.manager.on(name, lambda *a, name=name: events(name, *[type(x).__name__ if isinstance(x, Exception) else x for x in a]))
+    with pytest.raises(greensio.ConnectionError, match="reconnection failed"):
+        sio.connect(timeout=WAIT)
+    assert events.wait(8) == [
+        ("error", "ConnectionError"),
+        ("reconnect_attempt", 1), ("error", "ConnectionError"), ("reconnect_error", "ConnectionError"),
+        ("reconnect_attempt", 2), ("error", "ConnectionError"), ("reconnect_error", "ConnectionError"),
+        ("reconnect_failed",),
+    ]
+    assert not sio.active
+
+
+def test_connect_helper_raises_and_leaves_nothing_running():
+    url = f"http://127.0.0.1:{_closed_port()}"
+    greenlets = live_greenlets()
+    with pytest.raises(greensio.TimeoutError):
+        greensio.connect(url, timeout=0.3, force_new=True, **FAST)
+    assert live_greenlets() - greenlets == set()
+
+
+def test_the_first_connection_attempt_is_retried_until_the_server_comes_up(start_server):
+    srv = start_server("node")
+    srv.stop()
+    sio = greensio.Socket(srv.url, force_new=True, **FAST)
+    errors = Recorder()
+    sio.on("connect_error", errors)
+    try:
+        errors.wait(1)
+        srv.restart()
+        sio.connect(timeout=WAIT)
+        assert sio.connected
+    finally:
+        sio.disconnect()
+
+
+def test_a_stopped_server_is_detected_as_ping_timeout_then_reconnected(start_server):
+    srv = start_server("node", ping_interval=0.2, ping_timeout=0.2)
+    sio = connect(srv.url)
+    try:
+        pings, reasons, connects = Recorder(), Recorder(), Recorder()
+        sio.manager.on("ping", pings)
+        sio.on("disconnect", reasons)
+        sio.on("connect", connects)
+        pings.wait(1)
+        srv.pause()
+        assert reasons.wait(1) == [("ping timeout",)]
+        srv.resume()
+        connects.wait(1)
+        assert sio.call("echo", "back", timeout=WAIT) == "back"
+    finally:
+        sio.disconnect()
+
+
+def test_call_fails_with_disconnected_error_when_the_connection_drops(start_server):
+    srv = start_server("node", ping_interval=0.2, ping_timeout=0.2)
+    sio = connect(srv.url)
+    try:
+        srv.pause()
+        with pytest.raises(greensio.DisconnectedError):
+            sio.call("echo", 1)  # sent, never answered: fails at the ping timeout, not never
+    finally:
+        srv.resume()
+        sio.disconnect()
+
+
+def test_call_times_out_with_timeout_error(server):
+    with connect(server.url) as sio:
+        with pytest.raises(greensio.TimeoutError):
+            sio.call("server_call", "unhandled", timeout=0.1)  # the server waits 5 s for our ack
+        assert sio.call("echo", "fine", timeout=WAIT) == "fine"
+
+
+BAD_PACKETS = {
+    "event-payload-not-a-list": ['42{"a":1}'],
+    "placeholder-out-of-range": ['451-["x",{"_placeholder":true,"num":5}]', {"b64": "AAE="}],
+    "unknown-engine-packet": ["9"],
+    "second-open": ['0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000}'],
+    "unknown-socketio-type": ["48"],
+    "invalid-json": ['42["x",'],
+    "reserved-event-name": ['42["disconnect"]'],
+    "binary-without-packet": [{"b64": "AAE="}],
+}
+
+
+@pytest.mark.parametrize("frames", list(BAD_PACKETS.values()), ids=list(BAD_PACKETS))
+def test_malformed_packets_close_with_parse_error_and_the_client_reconnects(bad_server, frames):
+    query = {"bad": json.dumps(frames), "token": uuid.uuid4().hex}
+    sio = connect(bad_server.url, query=query, auto_connect=False)
+    errors, reasons = Recorder(), Recorder()
+    sio.manager.on("error", errors)
+    sio.on("disconnect", reasons)
+    try:
+        assert reasons.wait(1) == [("parse error",)]
+        assert isinstance(errors.wait(1)[0][0], greensio.ProtocolError)
+        sio.wait_for("connect", timeout=WAIT)
+        assert sio.call("echo", "recovered", timeout=WAIT) == "recovered"
+    finally:
+        sio.disconnect()
+
+
+def test_packets_for_unknown_namespaces_and_acks_are_ignored(bad_server):
+    frames = ['42/elsewhere,["x"]', '43999["late"]', '42["hello","world"]']
+    sio = connect(bad_server.url, query={"bad": json.dumps(frames), "token": uuid.uuid4().hex})
+    try:
+        assert sio.wait_for("hello", timeout=WAIT) == "world"
+        assert sio.connected
+    finally:
+        sio.disconnect()
+
+
+UNPATCHED_SCENARIO = textwrap.dedent(
+    """
+    import sys, gevent, greensio
+    assert "gevent.monkey" not in sys.modules or not __import__("gevent.monkey").monkey.is_anything_patched()
+    ticks = []
+    ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.01)) for _ in range(1000)])
+    with greensio.connect(sys.argv[1], transports=["websocket"], timeout=10) as sio:
+        got = []
+        sio.on("echo", got.append)
+        assert sio.call("echo", "unpatched", b"\\x00", timeout=10) == ("unpatched", b"\\x00")
+        sio.emit("echo", 5)
+        sio.wait_for("echo", timeout=10)
+    ticker.kill()
+    assert len(ticks) > 0, "the hub was blocked"
+    print("OK", got)
+    """
+)
+
+
+def test_works_without_monkey_patching_in_a_subprocess(server):
+    out = subprocess.run(
+        [sys.executable, "-c", UNPATCHED_SCENARIO, server.url], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "OK [5]"
