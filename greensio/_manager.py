@@ -32,7 +32,7 @@ YIELD_EVERY = 32  # packets the reader handles before letting other greenlets ru
 FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to go out
 
 # (scheme, host, port, path) -> Manager, for multiplexing; cleared in a forked child.
-_cache: "weakref.WeakValueDictionary[tuple[str, str, int, str], Manager]" = weakref.WeakValueDictionary()
+_cache: weakref.WeakValueDictionary[tuple[str, str, int, str], Manager] = weakref.WeakValueDictionary()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_cache.clear)
 
@@ -73,7 +73,7 @@ class Manager:
 
     # -- public -----------------------------------------------------------------
 
-    def socket(self, namespace: str = "/", **socket_options: Any) -> "Socket":
+    def socket(self, namespace: str = "/", **socket_options: Any) -> Socket:
         """The socket for ``namespace`` on this Manager (created on first use)."""
         from ._socket import Socket
 
@@ -84,11 +84,11 @@ class Manager:
 
     def on(self, event: str, handler: Optional[Callable[..., Any]] = None) -> Any:
         """Register a Manager event handler; usable as a decorator."""
-        return self._events.on(event, handler)
+        return self._events._add(event, handler, once=False)
 
     def once(self, event: str, handler: Optional[Callable[..., Any]] = None) -> Any:
         """Register a Manager event handler for one call."""
-        return self._events.once(event, handler)
+        return self._events._add(event, handler, once=True)
 
     def off(self, event: Optional[str] = None, handler: Optional[Callable[..., Any]] = None) -> None:
         """Remove Manager event handlers."""
@@ -121,7 +121,7 @@ class Manager:
     def _is_open(self) -> bool:
         return self._engine is not None and not self._closing
 
-    def _add(self, socket: "Socket") -> None:
+    def _add(self, socket: Socket) -> None:
         self._nsps[socket.namespace] = socket
         if self._is_open:
             socket._on_open()
@@ -130,7 +130,7 @@ class Manager:
             self._closing = False
             self._loop = self._runner.spawn(self._run)
 
-    def _remove(self, socket: "Socket") -> None:
+    def _remove(self, socket: Socket) -> None:
         if self._nsps.get(socket.namespace) is socket:
             del self._nsps[socket.namespace]
         if not any(s.active for s in self._nsps.values()):
@@ -256,7 +256,7 @@ class Manager:
             while True:
                 now = monotonic()
                 for packet in packets:
-                    if type(packet) is str:
+                    if isinstance(packet, str):
                         if packet[:1] == "4":
                             pkt = decoder.feed_text(packet[1:])
                         else:

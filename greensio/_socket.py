@@ -8,7 +8,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from ._core import sio
-from ._core.session import AckSlot, Session
+from ._core.session import AckSlot, Frames, Session
 from ._core.url import parse_url
 from ._dispatch import call_logged
 from ._emitter import Emitter
@@ -54,7 +54,7 @@ class Socket(Emitter):
         self._setup(manager, target.namespace, SocketOptions(**socket_options))
 
     @classmethod
-    def _on_manager(cls, manager: Manager, namespace: str, **options: Any) -> "Socket":
+    def _on_manager(cls, manager: Manager, namespace: str, **options: Any) -> Socket:
         socket = cls.__new__(cls)
         socket._setup(manager, namespace, SocketOptions(**options))
         return socket
@@ -119,7 +119,7 @@ class Socket(Emitter):
 
     # -- connecting -------------------------------------------------------------
 
-    def connect(self, wait: bool = True, timeout: Optional[float] = None) -> "Socket":
+    def connect(self, wait: bool = True, timeout: Optional[float] = None) -> Socket:
         """Open (or reopen) the socket; with ``wait``, block until connected.
 
         Raises ConnectionError when the attempt fails for good, TimeoutError when
@@ -148,7 +148,7 @@ class Socket(Emitter):
 
     open = connect
 
-    def disconnect(self) -> "Socket":
+    def disconnect(self) -> Socket:
         """Leave the namespace; the Manager closes the connection when no socket is active."""
         manager = self._manager
         if manager._forked:
@@ -166,9 +166,9 @@ class Socket(Emitter):
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Block until the socket is inactive for good; False if ``timeout`` passed first."""
-        return self._inactive.wait(timeout)
+        return bool(self._inactive.wait(timeout))
 
-    def __enter__(self) -> "Socket":
+    def __enter__(self) -> Socket:
         if not self._session.connected:
             self.connect(wait=True)
         return self
@@ -223,7 +223,7 @@ class Socket(Emitter):
             raise
         for handler in self._any_outgoing:
             call_logged(handler, event, *args)
-        frames = ["4" + text, *attachments] if attachments else ["4" + text]
+        frames: Frames = ["4" + text, *attachments] if attachments else ["4" + text]
         if session.connected and not manager._heartbeat_expired():
             if slot is not None:
                 slot.sent = True

@@ -101,7 +101,9 @@ class Session:
 
     # -- sending ------------------------------------------------------------
 
-    def add_ack(self, event: str, callback: AckCallback, timeout: Optional[float], error_first: bool, now: float) -> AckSlot:
+    def add_ack(
+        self, event: str, callback: AckCallback, timeout: Optional[float], error_first: bool, now: float
+    ) -> AckSlot:
         """Allocate an ack id for an emit; ``timeout`` None means no deadline."""
         ack_id = self._next_id
         self._next_id += 1

@@ -14,7 +14,7 @@ def make_ssl_context(verify: bool = True, context: Optional[ssl.SSLContext] = No
     """The TLS context to use: the caller's, or a default one (verifying unless told not to)."""
     if context is not None:
         return context
-    ctx = gssl.create_default_context()
+    ctx: ssl.SSLContext = gssl.create_default_context()
     if not verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

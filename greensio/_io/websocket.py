@@ -172,7 +172,7 @@ class WebSocketTransport:
         timeout: Optional[float],
         ssl_context: Optional[ssl.SSLContext],
         max_message: int,
-    ) -> "WebSocketTransport":
+    ) -> WebSocketTransport:
         """Connect and complete the WebSocket handshake."""
         try:
             sock = open_connection(host, port, timeout, ssl_context)
@@ -225,7 +225,7 @@ class WebSocketTransport:
         keys = self._keys
         frames = []
         for packet in packets:
-            if type(packet) is str:
+            if isinstance(packet, str):
                 frames.append(encode_frame(OP_TEXT, packet.encode("utf-8"), keys.next()))
             else:
                 frames.append(encode_frame(OP_BINARY, bytes(packet), keys.next()))

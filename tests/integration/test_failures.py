@@ -36,8 +36,12 @@ def test_reconnection_attempts_are_counted_then_reconnect_failed():
     url = f"http://127.0.0.1:{_closed_port()}"
     sio = greensio.Socket(url, auto_connect=False, reconnection_attempts=2, force_new=True, **FAST)
     events = Recorder()
+
+    def record(name, *args):
+        events(name, *[type(x).__name__ if isinstance(x, Exception) else x for x in args])
+
     for name in ("reconnect_attempt", "reconnect_error", "reconnect_failed", "error"):
-        sio.manager.on(name, lambda *a, name=name: events(name, *[type(x).__name__ if isinstance(x, Exception) else x for x in a]))
+        sio.manager.on(name, lambda *a, name=name: record(name, *a))
     with pytest.raises(greensio.ConnectionError, match="reconnection failed"):
         sio.connect(timeout=WAIT)
     assert events.wait(8) == [
