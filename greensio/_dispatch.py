@@ -25,7 +25,7 @@ Job = tuple[Callable[..., Any], tuple[Any, ...]]
 class Dispatcher:
     """Handler greenlets for one Manager."""
 
-    __slots__ = ("_group", "_limit", "_jobs", "_workers", "_idle", "_wake", "_closed")
+    __slots__ = ("_group", "_limit", "_jobs", "_workers", "_idle", "_starting", "_wake", "_closed")
 
     def __init__(self, group: Group, concurrency: Optional[int] = None) -> None:
         if concurrency is not None and concurrency < 1:
@@ -35,6 +35,7 @@ class Dispatcher:
         self._jobs: Deque[Job] = deque()
         self._workers: set[gevent.Greenlet] = set()
         self._idle = 0
+        self._starting = 0  # spawned, not yet running: they will take queued jobs too
         self._wake = Event()
         self._closed = False
 
@@ -43,16 +44,18 @@ class Dispatcher:
         self._jobs.append((fn, args))
         if self._idle:
             self._wake.set()
-        else:
+        elif not self._starting:
             self._maybe_spawn()
 
     def _maybe_spawn(self) -> None:
         if self._limit is None or len(self._workers) < self._limit:
+            self._starting += 1
             worker = self._group.spawn(self._work)
             self._workers.add(worker)
             worker.link(self._workers.discard)
 
     def _work(self) -> None:
+        self._starting -= 1
         jobs = self._jobs
         while jobs or not self._closed:
             if not jobs:
@@ -66,7 +69,7 @@ class Dispatcher:
                     self._idle -= 1
                 continue
             fn, args = jobs.popleft()
-            if jobs and not self._idle:
+            if jobs and not self._idle and not self._starting:
                 self._maybe_spawn()
             try:
                 fn(*args)
@@ -86,12 +89,16 @@ class Dispatcher:
         """
         self._closed = True
         self._wake.set()
-        current = gevent.getcurrent()
-        if current in self._workers:
+        if gevent.getcurrent() in self._workers:
             return
-        others = list(self._workers)
-        gevent.joinall(others, timeout=timeout)
-        gevent.killall([w for w in others if not w.dead])
+        with gevent.Timeout(timeout, False):
+            while self._alive():
+                gevent.joinall(self._alive())
+        while self._alive():  # busy past the timeout (workers spawned meanwhile included)
+            gevent.killall(self._alive())
+
+    def _alive(self) -> list[gevent.Greenlet]:
+        return [w for w in self._workers if not w.dead]
 
 
 def call_logged(fn: Callable[..., Any], *args: Any) -> Any:

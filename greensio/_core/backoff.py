@@ -33,7 +33,8 @@ class Backoff:
 
     def duration(self) -> float:
         """Return the delay before the next attempt, in seconds."""
-        ms = self.min * 1000.0 * self.factor**self.attempts
+        # the exponent is capped so that endless reconnection never overflows
+        ms = min(self.min * 1000.0 * self.factor ** min(self.attempts, 64), 1e12)
         self.attempts += 1
         if self.jitter:
             rand = self._rand()

@@ -141,6 +141,7 @@ class Session:
         slots = [slot for _, slot in self.buffer if slot is not None]
         self.buffer.clear()
         for slot in slots:
+            slot.entry = None
             self.discard(slot)
         return [slot for slot in slots if slot.error_first]
 

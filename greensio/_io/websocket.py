@@ -114,7 +114,7 @@ class FrameReader:
             if opcode >= OP_CLOSE:
                 out.append((opcode, payload))
                 continue
-            if not b0 & 0x80 or opcode == OP_CONT:
+            if not b0 & 0x80 or opcode == OP_CONT or self._frags:
                 message = self._fragment(opcode, payload, bool(b0 & 0x80))
                 if message is None:
                     continue
