@@ -1,0 +1,237 @@
+"""Shared helpers for the Python benchmark clients (greensio and python-socketio).
+
+Each client script runs ONE scenario in its own process and prints exactly one
+JSON line on stdout (the last line is what run.py reads). Nothing here imports
+gevent or a Socket.IO library, so it is safe to import before or after
+``gevent.monkey.patch_all()``.
+
+The scenario rules are identical in node_client.js; keep the two in step.
+"""
+
+import argparse
+import gc
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+
+EMIT_PAYLOAD = "x" * 50  # "50 B": a 50-character ASCII string argument
+CHUNK = 1000  # fire-and-forget emits between two yields to the event loop
+
+# scenario -> (first warm-up section W, minimum M, maximum M)
+# M (the measured count) is sized from a timed warm-up so the measured section
+# takes about --target-cpu seconds of client CPU, clamped to [min, max].
+LIMITS = {
+    "emit": (2000, 2000, 2_000_000),
+    "recv": (2000, 2000, 2_000_000),
+    "call": (200, 200, 200_000),
+    "recv64k": (16, 16, 50_000),
+}
+# messages the warm-up should reach before it may stop (unless it has used its
+# CPU budget first, see calibrate()): Node's JIT needs about this many before
+# its cost per message settles (call(): ~5,000 round trips).
+MIN_WARMUP = {"emit": 20_000, "recv": 20_000, "call": 10_000, "recv64k": 2_000}
+
+
+def cpu_seconds():
+    """User + system CPU of this whole process (all threads)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def rss_bytes():
+    """Current resident set size (not the peak)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def raise_nofile():
+    """Raise the soft RLIMIT_NOFILE to the hard limit (benchmark process only)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    except (ValueError, OSError):
+        return soft
+
+
+def plan_m(scenario, est_cpu_per_msg, target_cpu, forced=None):
+    if forced:
+        return int(forced)
+    _, lo, hi = LIMITS[scenario]
+    if est_cpu_per_msg <= 0:
+        return hi
+    return int(max(lo, min(hi, target_cpu / est_cpu_per_msg)))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--url", required=True)
+    p.add_argument("--scenario", required=True,
+                   choices=["emit", "recv", "call", "recv64k", "idle"])
+    p.add_argument("--target-cpu", type=float, default=1.0,
+                   help="CPU seconds the measured section should take")
+    p.add_argument("--m", type=int, default=0, help="force the measured count")
+    p.add_argument("--n", type=int, default=1000, help="idle: clients to connect")
+    p.add_argument("--connect-deadline", type=float, default=120.0,
+                   help="idle: give up waiting for connections after this")
+    return p.parse_args(argv)
+
+
+def emit_result(client, scenario, **fields):
+    out = {"client": client, "scenario": scenario}
+    out.update(fields)
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+
+
+def emit_error(client, scenario, exc, na=False):
+    msg = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc)
+    emit_result(client, scenario, ok=False, na=na, error=msg[:500],
+                traceback=traceback.format_exc()[-2000:])
+
+
+def measured(fn):
+    """Run fn() and return (result, cpu_seconds, wall_seconds) of that call."""
+    gc.collect()
+    c0 = cpu_seconds()
+    t0 = time.perf_counter()
+    r = fn()
+    t1 = time.perf_counter()
+    c1 = cpu_seconds()
+    return r, c1 - c0, t1 - t0
+
+
+def finish(client, scenario, m, cpu, wall, est=None, extra=None):
+    """Report a throughput scenario: value is CPU µs per message / round trip."""
+    fields = dict(ok=True, m=m, cpu_s=cpu, wall_s=wall,
+                  value=cpu / m * 1e6, unit="us/msg",
+                  warmup_est_us=(est * 1e6 if est is not None else None))
+    if extra:
+        fields.update(extra)
+    emit_result(client, scenario, **fields)
+
+
+def exit_now(code=0):
+    """Leave without tearing down thousands of connections one by one."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# ---------------------------------------------------------------------------
+# The throughput scenarios, shared verbatim by both Python clients: the socket
+# object only needs .on(event, handler), .emit(event, arg) and
+# .call(event, arg, timeout=...), which greensio and python-socketio both have
+# with the same meaning. Methods are bound once outside the loops.
+
+WAIT_TIMEOUT = 180.0
+WARMUP_SHARE = 0.3  # least warm-up CPU, as a share of --target-cpu
+WARMUP_MAX_SHARE = 1.5  # most warm-up CPU, as a share of --target-cpu ...
+WARMUP_MAX_FLOOR = 1.5  # ... but never less than this many seconds
+
+
+def run_throughput(client, args, sio, make_event, sleep0):
+    """Warm up, size M, measure; print the result line. Raises on failure."""
+    scenario = args.scenario
+    warm, _, _ = LIMITS[scenario]
+
+    if scenario == "emit":
+        emit = sio.emit
+        call = sio.call
+        payload = EMIT_PAYLOAD
+
+        def section(m):
+            full, rest = divmod(m, CHUNK)
+            for _ in range(full):
+                for _ in range(CHUNK):
+                    emit("m", payload)
+                sleep0()
+            for _ in range(rest):
+                emit("m", payload)
+            got = call("sync", m, timeout=WAIT_TIMEOUT)
+            if got != m:
+                raise RuntimeError(f"server counted {got!r} 'm' events, expected {m}")
+
+    elif scenario == "call":
+        call = sio.call
+
+        def section(m):
+            got = None
+            for i in range(m):
+                got = call("echo", i, timeout=WAIT_TIMEOUT)
+            if got != m - 1:
+                raise RuntimeError(f"echo returned {got!r}, expected {m - 1}")
+
+    else:  # recv / recv64k
+        event, kind, size = (("e", "text100", 100) if scenario == "recv"
+                             else ("b", "bin64k", 65536))
+        state = {"n": 0, "target": 0, "done": None, "last": None}
+
+        def handler(data):
+            state["n"] += 1
+            if state["n"] == state["target"]:
+                state["last"] = data
+                state["done"].set()
+
+        sio.on(event, handler)
+        emit = sio.emit
+
+        def section(m):
+            state["n"] = 0
+            state["target"] = m
+            state["last"] = None
+            done = state["done"] = make_event()
+            emit("flood", {"n": m, "kind": kind})
+            if not done.wait(timeout=WAIT_TIMEOUT):
+                raise RuntimeError(f"timed out: received {state['n']} of {m} events")
+            last = state["last"]
+            if len(last) != size or (kind == "bin64k" and isinstance(last, str)):
+                unit = "bytes" if kind == "bin64k" else "chars"
+                raise RuntimeError(f"last payload is {type(last).__name__} of length "
+                                   f"{len(last)}, expected {size} {unit}")
+
+    est, warm_msgs = calibrate(section, scenario, args.target_cpu)
+    m = plan_m(scenario, est, args.target_cpu, args.m)
+    _, cpu, wall = measured(lambda: section(m))
+    finish(client, scenario, m, cpu, wall, est=est, extra={"warmup_msgs": warm_msgs})
+
+
+def calibrate(section, scenario, target_cpu):
+    """Warm up and estimate CPU per message.
+
+    Runs warm-up sections of W, 2W, 4W ... messages until
+      - at least three ran, they used WARMUP_SHARE * target_cpu CPU seconds,
+        the last two per-message estimates agree within 25%, and they sent
+        MIN_WARMUP[scenario] messages in all; or
+      - they used max(WARMUP_MAX_SHARE * target_cpu, WARMUP_MAX_FLOOR) CPU
+        seconds (a section is shortened so as not to overshoot that much).
+    The last section is the estimate, so JIT or cache warm-up in the first ones
+    does not count.
+    """
+    w, _, hi = LIMITS[scenario]
+    first = w
+    budget = max(WARMUP_MAX_SHARE * target_cpu, WARMUP_MAX_FLOOR)
+    spent = 0.0
+    total = 0
+    est = prev = 0.0
+    for rounds in range(1, 25):
+        _, cpu, _ = measured(lambda w=w: section(w))
+        spent += cpu
+        total += w
+        prev, est = est, cpu / w
+        if spent >= budget:
+            break
+        if (rounds >= 3 and spent >= WARMUP_SHARE * target_cpu
+                and abs(est - prev) <= 0.25 * max(est, prev)
+                and total >= MIN_WARMUP[scenario]):
+            break
+        left = int((budget - spent) / est) if est > 0 else hi
+        w = max(first, min(w * 2, hi, left))
+    return est, total

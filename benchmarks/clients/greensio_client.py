@@ -1,0 +1,113 @@
+"""Benchmark client: greensio (this repository's library, imported from the
+work tree: run.py puts the repository root first on PYTHONPATH).
+
+The process is NOT monkey-patched: greensio uses gevent's sockets directly and
+is meant to work the same either way (SPEC §1). The websocket transport only;
+every other option is left at its default. See _common.py for the scenarios.
+
+While the library is being written this client must never take the run down:
+if `import greensio` fails it prints a result with "na": true (shown as n/a);
+any other failure is printed as an error result for this scenario only.
+"""
+import gc
+import time
+
+import _common as C
+
+CLIENT = "greensio"
+
+
+def idle(args, greensio, gevent):
+    import gevent.event
+
+    nofile = C.raise_nofile()
+    warm = greensio.connect(args.url, transports=["websocket"], timeout=10)
+    gevent.sleep(0.2)
+    gc.collect()
+    rss0 = C.rss_bytes()
+
+    n = args.n
+    state = {"connected": 0, "errors": [], "t_last": None}
+    all_done = gevent.event.Event()
+
+    def on_connect(*_):
+        state["connected"] += 1
+        if state["connected"] >= n and not all_done.is_set():
+            state["t_last"] = time.perf_counter()
+            all_done.set()
+
+    def on_connect_error(err=None, *_):
+        if len(state["errors"]) < 3:
+            state["errors"].append(f"{type(err).__name__}: {err}")
+
+    c0 = C.cpu_seconds()
+    t0 = time.perf_counter()
+    sockets = []
+    for _ in range(n):
+        s = greensio.Socket(args.url, transports=["websocket"], force_new=True)
+        s.on("connect", on_connect)
+        s.on("connect_error", on_connect_error)
+        sockets.append(s)
+    deadline = t0 + args.connect_deadline
+    while not all_done.is_set():
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        if all_done.wait(timeout=min(0.5, left)):
+            break
+        # fallback, should the connect handlers not fire: count the flags
+        if sum(1 for s in sockets if s.connected) >= n:
+            state["t_last"] = time.perf_counter()
+            all_done.set()
+    t1 = state["t_last"] or time.perf_counter()
+    c1 = C.cpu_seconds()
+    gevent.sleep(1.0)  # let connection set-up settle before measuring memory
+    gc.collect()
+    rss1 = C.rss_bytes()
+    n_ok = sum(1 for s in sockets if s.connected)
+    fields = dict(
+        ok=n_ok > 0, n=n, connected=n_ok,
+        connect_wall_s=t1 - t0, connect_cpu_s=c1 - c0,
+        mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
+        rss0_mb=rss0 / 2**20, rss1_mb=rss1 / 2**20, nofile=nofile,
+    )
+    if n_ok < n:
+        fields["partial"] = f"only {n_ok} of {n} connected within {args.connect_deadline:.0f} s"
+        if state["errors"]:
+            fields["first_errors"] = state["errors"]
+        if n_ok == 0:
+            fields["error"] = fields["partial"]
+    del warm
+    C.emit_result(CLIENT, "idle", **fields)
+
+
+def main():
+    args = C.parse_args()
+    try:
+        import gevent
+        import gevent.event
+
+        import greensio
+
+        missing = [a for a in ("connect", "Socket") if not hasattr(greensio, a)]
+        if missing:  # e.g. a package without its __init__.py yet
+            raise ImportError("greensio ({}) has no {} yet".format(
+                getattr(greensio, "__file__", None) or list(getattr(greensio, "__path__", [])),
+                " / ".join(missing)))
+    except BaseException as e:  # noqa: BLE001 - the library may be half-written
+        C.emit_error(CLIENT, args.scenario, e, na=True)
+        C.exit_now(2)
+    try:
+        if args.scenario == "idle":
+            idle(args, greensio, gevent)
+        else:
+            sio = greensio.connect(args.url, transports=["websocket"], timeout=10)
+            C.run_throughput(CLIENT, args, sio, gevent.event.Event, gevent.sleep)
+    except BaseException as e:  # noqa: BLE001
+        C.emit_error(CLIENT, args.scenario, e)
+        C.exit_now(1)
+    C.exit_now(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Benchmark client: python-socketio's socketio.Client under gevent.
+
+The process is monkey-patched (gevent.monkey.patch_all()) before python-socketio
+is imported, so its threads are greenlets and websocket-client's socket is
+cooperative; this is how python-socketio is run in a gevent application. The
+websocket transport only; every other Client option is left at its default
+(notably async_handlers=True: each event handler call runs in a new
+thread, i.e. greenlet). See _common.py for the scenarios.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import gc  # noqa: E402
+import time  # noqa: E402
+
+import _common as C  # noqa: E402
+import gevent  # noqa: E402
+import gevent.event  # noqa: E402
+
+CLIENT = "psio"
+
+
+def new_client():
+    import socketio
+    return socketio.Client(logger=False, engineio_logger=False)
+
+
+def connect(url, wait_timeout=10.0):
+    sio = new_client()
+    sio.connect(url, transports=["websocket"], wait_timeout=wait_timeout)
+    return sio
+
+
+def idle(args):
+    nofile = C.raise_nofile()
+    warm = connect(args.url)  # loads every lazily imported module
+    gevent.sleep(0.2)
+    gc.collect()
+    rss0 = C.rss_bytes()
+
+    clients = []
+    errors = []
+    first_done = []
+    deadline = args.connect_deadline
+
+    def one():
+        c = new_client()
+        try:
+            c.connect(args.url, transports=["websocket"], wait_timeout=deadline)
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"{type(e).__name__}: {e}")
+            return
+        clients.append(c)
+        if len(clients) == args.n:
+            first_done.append(time.perf_counter())
+
+    c0 = C.cpu_seconds()
+    t0 = time.perf_counter()
+    greenlets = [gevent.spawn(one) for _ in range(args.n)]
+    gevent.joinall(greenlets, timeout=deadline)
+    t1 = time.perf_counter()
+    c1 = C.cpu_seconds()
+    n_ok = len(clients)
+    gevent.sleep(1.0)  # let connection set-up settle before measuring memory
+    gc.collect()
+    rss1 = C.rss_bytes()
+    fields = dict(
+        ok=n_ok > 0, n=args.n, connected=n_ok,
+        connect_wall_s=t1 - t0, connect_cpu_s=c1 - c0,
+        mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
+        rss0_mb=rss0 / 2**20, rss1_mb=rss1 / 2**20, nofile=nofile,
+    )
+    if n_ok < args.n:
+        fields["partial"] = f"only {n_ok} of {args.n} connected within {deadline:.0f} s"
+        if errors:
+            fields["first_errors"] = errors[:3]
+        if n_ok == 0:
+            fields["error"] = fields["partial"]
+    del warm
+    C.emit_result(CLIENT, "idle", **fields)
+
+
+def main():
+    args = C.parse_args()
+    try:
+        if args.scenario == "idle":
+            idle(args)
+        else:
+            sio = connect(args.url)
+            C.run_throughput(CLIENT, args, sio, gevent.event.Event, gevent.sleep)
+    except BaseException as e:  # noqa: BLE001
+        C.emit_error(CLIENT, args.scenario, e)
+        C.exit_now(1)
+    C.exit_now(0)
+
+
+if __name__ == "__main__":
+    main()
