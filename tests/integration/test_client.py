@@ -433,7 +433,8 @@ def test_nothing_is_left_after_disconnect_while_reconnecting(start_server):
 def test_the_path_option_selects_the_engine_io_endpoint(server):
     with pytest.raises(greensio.ConnectionError):
         greensio.connect(
-            server.url, path="/not-socket.io", transports=["websocket"], reconnection=False, force_new=True, timeout=WAIT
+            server.url, path="/not-socket.io", transports=["websocket"], reconnection=False, force_new=True,
+            timeout=WAIT,
         )
     with connect(server.url, path="/socket.io/") as sio:  # a trailing slash is the same endpoint
         assert sio.call("echo", "path", timeout=WAIT) == "path"
