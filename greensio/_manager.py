@@ -33,8 +33,17 @@ FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to
 
 # (scheme, host, port, path) -> Manager, for multiplexing; cleared in a forked child.
 _cache: weakref.WeakValueDictionary[tuple[str, str, int, str], Manager] = weakref.WeakValueDictionary()
+_live: weakref.WeakSet[Manager] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    _cache.clear()
+    for manager in list(_live):
+        manager._abandon()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_cache.clear)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Manager:
@@ -67,6 +76,7 @@ class Manager:
         self._closing = False
         self._reconnecting = False
         self._skip_reconnect = False
+        _live.add(self)
         self._ssl_context = (
             make_ssl_context(self.options.ssl_verify, self.options.ssl_context) if self._target.secure else None
         )
@@ -340,6 +350,22 @@ class Manager:
         for socket in list(self._nsps.values()):
             earliest = min(earliest, socket._expire(now))
         self._runner.arm(earliest)
+
+    def _abandon(self) -> None:
+        """In a forked child: stop for good without touching the parent's connection.
+
+        The greenlets copied from the parent are told to end; this process's copy
+        of the socket is closed without a shutdown, so the parent's connection lives on.
+        """
+        self._skip_reconnect = True
+        self._closing = True
+        if self._transport is not None:
+            self._transport.abandon()
+        self._runner.disarm()
+        current = gevent.getcurrent()
+        for greenlet in list(self._runner.group):
+            if greenlet is not current:
+                greenlet.kill(block=False)
 
     def _give_up(self, err: ConnectionError) -> None:
         for socket in list(self._nsps.values()):

@@ -30,3 +30,6 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Close at once (idempotent); a blocked ``read`` raises TransportClosed."""
+
+    def abandon(self) -> None:
+        """In a forked child: close this process's copy of the connection, never shutting it down."""

@@ -255,6 +255,10 @@ class WebSocketTransport:
             pass
         self._sock.close()  # type: ignore[attr-defined]
 
+    def abandon(self) -> None:
+        self._closed = True
+        self._sock.close()  # type: ignore[attr-defined]
+
     def close_gracefully(self) -> None:
         """Send a WebSocket close frame, then close."""
         if not self._closed:

@@ -187,3 +187,42 @@ def test_works_without_monkey_patching_in_a_subprocess(server):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "OK [5]"
+
+
+FORK_SCENARIO = textwrap.dedent(
+    """
+    import os, sys, gevent, greensio
+    sio = greensio.connect(sys.argv[1], transports=["websocket"], timeout=10)
+    pid = os.fork()
+    if pid == 0:
+        gevent.reinit()  # what every gevent program does after a plain os.fork()
+        for action in (lambda: sio.emit("echo", 1), lambda: sio.call("echo", 1), lambda: sio.connect()):
+            try:
+                action()
+            except greensio.Error as exc:
+                assert "after fork" in str(exc), exc
+            else:
+                os._exit(3)
+        sio.disconnect()  # a silent no-op in the child
+        fresh = greensio.connect(sys.argv[1], transports=["websocket"], timeout=10)
+        assert fresh.manager is not sio.manager
+        # the parent's reader greenlet, copied into this process, must not steal these bytes
+        ok = all(fresh.call("echo", i, timeout=10) == i for i in range(20))
+        fresh.disconnect()
+        os._exit(0 if ok else 4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, status
+    # the child neither closed nor read our connection
+    assert [sio.call("echo", i, timeout=10) for i in range(20)] == list(range(20))
+    sio.disconnect()
+    print("OK")
+    """
+)
+
+
+def test_a_client_created_before_fork_is_inert_in_the_child(node_server):
+    out = subprocess.run(
+        [sys.executable, "-c", FORK_SCENARIO, node_server.url], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "OK"
