@@ -14,6 +14,7 @@ from ._exceptions import (
 )
 from ._manager import Manager
 from ._socket import Socket
+from ._stats import Stats
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "PayloadTooLargeError",
     "ProtocolError",
     "Socket",
+    "Stats",
     "TimeoutError",
     "__version__",
     "connect",

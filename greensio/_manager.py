@@ -1,6 +1,7 @@
 """Manager: one Engine.IO connection, its greenlets, and the namespace sockets on it."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import weakref
@@ -21,6 +22,7 @@ from ._io.transport import Transport, TransportClosed
 from ._io.websocket import WebSocketTransport
 from ._options import ManagerOptions, resolve
 from ._runtime import Runner, monotonic
+from ._stats import Counters, Stats
 
 if TYPE_CHECKING:
     from ._socket import Socket
@@ -61,7 +63,10 @@ class Manager:
         self._events = Emitter()
         self._runner = Runner(self._on_deadline)
         self._dispatch = Dispatcher(self._runner.group, self.options.handler_concurrency)
-        self._encoder = sio.Encoder(self.options.json.dumps)
+        self._encoder, self._decoder_class = _parser(self.options.parser, self.options.json)
+        self._counters = Counters()
+        self._ping_at = 0.0  # when the PING whose PONG is queued was read
+        self.observer = self.options.observer
         self._backoff = Backoff(
             self.options.reconnection_delay, self.options.reconnection_delay_max, self.options.randomization_factor
         )
@@ -110,6 +115,16 @@ class Manager:
         return self._transport.name if self._transport is not None and self._engine is not None else None
 
     @property
+    def stats(self) -> Stats:
+        """A snapshot of this Manager's counters."""
+        counters = self._counters
+        transport = self._transport
+        snapshot = counters.snapshot(sum(len(s._session.buffer) for s in self._nsps.values()))
+        if transport is not None:  # the open connection's bytes are added when it closes
+            snapshot = dataclasses.replace(snapshot, bytes_received=snapshot.bytes_received + transport.bytes_in)
+        return snapshot
+
+    @property
     def reconnecting(self) -> bool:
         """True while waiting to reconnect or trying to."""
         return self._reconnecting
@@ -141,8 +156,6 @@ class Manager:
             self._loop = self._runner.spawn(self._run)
 
     def _remove(self, socket: Socket) -> None:
-        if self._nsps.get(socket.namespace) is socket:
-            del self._nsps[socket.namespace]
         if not any(s.active for s in self._nsps.values()):
             self._close()
 
@@ -246,11 +259,13 @@ class Manager:
         self._writable.clear()
         self._writer = self._runner.spawn(self._write_loop, transport)
         self._runner.arm(engine.deadline)
+        self._counters.connects += 1
         self._fire("open")
         if self._reconnecting:
             attempt = self._backoff.attempts
             self._reconnecting = False
             self._backoff.reset()
+            self._counters.reconnects += 1
             self._fire("reconnect", attempt)
         for socket in list(self._nsps.values()):
             if socket.active:
@@ -258,31 +273,38 @@ class Manager:
 
     def _read_loop(self, transport: Transport, engine: EngineState, first: list[Union[str, bytes]]) -> str:
         """Feed packets to the core until the connection ends; return the close reason."""
-        decoder = sio.Decoder(self.options.json.loads, self.options.max_attachments)
+        decoder = self._decoder_class(self.options.json.loads, self.options.max_attachments)
         nsps = self._nsps
+        counters = self._counters
         handled = 0
+        size = 0  # of the Socket.IO packet being decoded, attachments included
         packets = first
         try:
             while True:
                 now = monotonic()
+                counters.packets_received += len(packets)
                 for packet in packets:
                     if isinstance(packet, str):
                         if packet[:1] == "4":
+                            size += len(packet) - 1
                             pkt = decoder.feed_text(packet[1:])
                         else:
                             engine.receive(packet, now)
                             if engine.outbox:
+                                self._ping_at = now
                                 self._write(engine.outbox)
                                 engine.outbox.clear()
                                 self._arm(engine.deadline)
                                 self._fire("ping")
                             continue
                     else:
+                        size += len(packet)
                         pkt = decoder.feed_binary(packet)
                     if pkt is not None:
                         socket = nsps.get(pkt.nsp)
                         if socket is not None and socket.active:
-                            socket._on_packet(pkt)
+                            socket._on_packet(pkt, size)
+                        size = 0
                     handled += 1
                     if handled >= YIELD_EVERY:
                         handled = 0
@@ -301,9 +323,11 @@ class Manager:
         finally:
             self._close_reason = self._close_reason or "closed"
             transport.close()
+            counters.bytes_received += transport.bytes_in
 
     def _write_loop(self, transport: Transport) -> None:
         out_ready = self._writable
+        counters = self._counters
         try:
             while True:
                 if not self._out:
@@ -313,12 +337,27 @@ class Manager:
                     out_ready.clear()
                     continue
                 batch, self._out = self._out, []
-                transport.write(batch)
+                ping_at, self._ping_at = self._ping_at, 0.0
+                counters.bytes_sent += transport.write(batch)
+                counters.packets_sent += len(batch)
+                if ping_at:
+                    self._pong_written(monotonic() - ping_at)
         except TransportClosed as exc:
             self._abort(exc.reason)
         if self._closing and hasattr(transport, "close_gracefully"):
             transport.close_gracefully()
         transport.close()
+
+    def _pong_written(self, lag: float) -> None:
+        counters = self._counters
+        counters.pong_lag_last = lag
+        counters.pong_lag_max = max(counters.pong_lag_max, lag)
+        engine = self._engine
+        if engine is not None and engine.handshake is not None and lag > engine.handshake.ping_timeout / 2:
+            log.warning(
+                "a PONG left %.3f s after its PING (pingTimeout %.3f s): the gevent hub was blocked, "
+                "likely by CPU-bound code in this process", lag, engine.handshake.ping_timeout,
+            )
 
     def _abort(self, reason: str) -> None:
         """End the current connection with ``reason`` (the first reason wins)."""
@@ -397,6 +436,17 @@ class Manager:
             self._fire("close", "forced close")
         dispatch, self._dispatch = self._dispatch, Dispatcher(self._runner.group, self.options.handler_concurrency)
         dispatch.close(FLUSH_TIMEOUT)
+
+
+def _parser(name: str, json_module: Any) -> tuple[Any, Any]:
+    """The encoder and the decoder class of the ``parser`` option."""
+    if name == "msgpack":
+        try:
+            from ._core import msgpack_codec
+        except ImportError as exc:
+            raise ImportError("parser='msgpack' needs the msgpack package: pip install greensio[msgpack]") from exc
+        return msgpack_codec.MsgpackEncoder(), msgpack_codec.MsgpackDecoder
+    return sio.Encoder(json_module.dumps), sio.Decoder
 
 
 def manager_for(url: str, target_key: tuple[str, str, int, str], namespace: str, options: dict[str, Any]) -> Manager:

@@ -50,8 +50,8 @@ class ManagerOptions:
         unknown = set(self.transports) - set(TRANSPORTS)
         if not self.transports or unknown:
             raise ValueError(f"transports must be a non-empty subset of {TRANSPORTS}, got {self.transports!r}")
-        if self.parser != "default":
-            raise ValueError(f"parser {self.parser!r} is not supported (use 'default')")
+        if self.parser not in ("default", "msgpack"):
+            raise ValueError(f"parser must be 'default' or 'msgpack', got {self.parser!r}")
         for name in ("query", "extra_headers"):
             value = getattr(self, name)
             if value is not None and not callable(value):

@@ -50,6 +50,10 @@ class Runner:
         self._armed_at = math.inf
         self._on_deadline(monotonic())
 
+    def run_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` soon in the hub of this Manager's thread (callable from any thread)."""
+        self._hub.loop.run_callback_threadsafe(fn, *args)
+
     def disarm(self) -> None:
         """Stop the timer."""
         if self._timer is not None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import gevent
 from gevent.event import AsyncResult, Event
@@ -16,6 +16,7 @@ from ._exceptions import ConnectionError, DisconnectedError, PayloadTooLargeErro
 from ._manager import Manager, manager_for
 from ._options import SocketOptions, resolve, split_options
 from ._runtime import monotonic
+from ._stats import notify
 
 __all__ = ["Socket"]
 
@@ -28,6 +29,12 @@ def _ack_result(args: tuple[Any, ...]) -> Any:
     if not args:
         return None
     return args[0] if len(args) == 1 else args
+
+
+def _frames(first: Union[str, bytes], attachments: list[bytes]) -> Frames:
+    """A Socket.IO packet as Engine.IO messages (text gets the MESSAGE type prefix)."""
+    head: Union[str, bytes] = "4" + first if isinstance(first, str) else first
+    return [head, *attachments] if attachments else [head]
 
 
 def _ack_data(result: Any) -> list[Any]:
@@ -71,6 +78,8 @@ class Socket(Emitter):
         self._inactive = Event()
         self._inactive.set()
         self._connect_waiters: list[AsyncResult] = []
+        self._connecting_since = 0.0
+        manager._nsps[namespace] = self
         self._ack_timeout = options.ack_timeout
         if options.auto_connect:
             self.connect(wait=False)
@@ -134,6 +143,7 @@ class Socket(Emitter):
         if not self._active:
             self._active = True
             self._inactive.clear()
+            self._connecting_since = monotonic()
             self._manager._add(self)
         if waiter is None:
             return self
@@ -211,8 +221,8 @@ class Socket(Emitter):
         if callback is not None:
             slot = session.add_ack(event, callback, timeout, error_first or timeout is not None, monotonic())
         try:
-            text, attachments = self._encoder.encode(sio.EVENT, session.nsp, [event, *args], slot.id if slot else None)
-            self._check_size(text, attachments)
+            first, attachments = self._encoder.encode(sio.EVENT, session.nsp, [event, *args], slot.id if slot else None)
+            self._check_size(first, attachments)
         except BaseException as exc:
             if slot is None:
                 raise
@@ -223,7 +233,9 @@ class Socket(Emitter):
             raise
         for handler in self._any_outgoing:
             call_logged(handler, event, *args)
-        frames: Frames = ["4" + text, *attachments] if attachments else ["4" + text]
+        frames = _frames(first, attachments)
+        if manager.observer is not None:
+            notify(manager.observer, "sent", event, len(first) + sum(map(len, attachments)))
         if session.connected and not manager._heartbeat_expired():
             if slot is not None:
                 slot.sent = True
@@ -238,14 +250,14 @@ class Socket(Emitter):
             manager._arm(slot.deadline)
         return slot
 
-    def _check_size(self, text: str, attachments: list[bytes]) -> None:
+    def _check_size(self, first: Union[str, bytes], attachments: list[bytes]) -> None:
         engine = self._manager._engine
         if engine is None or engine.handshake is None:
             return
         limit = engine.handshake.max_payload
-        size = len(text) + 1
-        if size * 4 > limit:
-            size = len(text.encode("utf-8")) + 1
+        size = len(first) + 1
+        if size * 4 > limit and isinstance(first, str):
+            size = len(first.encode("utf-8")) + 1
         if size > limit or any(len(a) > limit for a in attachments):
             raise PayloadTooLargeError(f"packet exceeds the server's maxPayload of {limit} bytes")
 
@@ -293,9 +305,19 @@ class Socket(Emitter):
         finally:
             self.off(event, listener)
 
+    def emit_threadsafe(self, event: str, *args: Any, callback: Optional[Callable[..., Any]] = None) -> None:
+        """``emit`` from another OS thread; the callback runs in a greenlet on the hub's thread."""
+        self._manager._runner.run_threadsafe(self._emit_logged, event, args, callback)
+
+    def _emit_logged(self, event: str, args: tuple[Any, ...], callback: Optional[Callable[..., Any]]) -> None:
+        try:
+            self._emit(event, args, callback, None, False, error_first=False)
+        except Exception:
+            log.exception("emit_threadsafe(%r) failed", event)
+
     def _send_packet(self, type: int, data: Any, ack_id: Optional[int] = None) -> None:
-        text, attachments = self._encoder.encode(type, self._session.nsp, data, ack_id)
-        self._manager._write(["4" + text, *attachments])
+        first, attachments = self._encoder.encode(type, self._session.nsp, data, ack_id)
+        self._manager._write(_frames(first, attachments))
 
     # -- called by the Manager (reader greenlet or hub timer) ---------------------
 
@@ -309,7 +331,7 @@ class Socket(Emitter):
             return
         self._send_packet(sio.CONNECT, self._session.connect_data(auth))
 
-    def _on_packet(self, packet: sio.Packet) -> None:
+    def _on_packet(self, packet: sio.Packet, size: int) -> None:
         kind = packet.type
         session = self._session
         if kind == sio.EVENT:
@@ -317,9 +339,13 @@ class Socket(Emitter):
                 self._deliver(packet)
             else:
                 session.held.append(packet)
+            if self._manager.observer is not None:
+                notify(self._manager.observer, "received", packet.data[0], size)
         elif kind == sio.ACK:
             slot = session.resolve(packet.id)
             if slot is not None:
+                if self._manager.observer is not None:
+                    notify(self._manager.observer, "acked", slot.event, monotonic() - slot.sent_at)
                 self._settle(slot, slot.outcome(packet.data))
         elif kind == sio.CONNECT:
             self._on_connect(packet.data)
@@ -342,8 +368,10 @@ class Socket(Emitter):
             return
         for packet in session.take_held():
             self._deliver(packet)
-        for frames in session.take_buffer():
+        now = monotonic()
+        for frames in session.take_buffer(now):
             self._manager._write(frames)
+        notify(self._manager.observer, "connected", now - self._connecting_since, self._manager.transport)
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
             waiter.set(self)
@@ -399,6 +427,8 @@ class Socket(Emitter):
             return
         for slot, err in session.on_disconnect():
             self._settle(slot, (err,))
+        self._connecting_since = monotonic()
+        notify(self._manager.observer, "disconnected", reason)
         self._fire("disconnect", reason)
 
     def _expire(self, now: float) -> float:

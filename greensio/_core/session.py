@@ -33,9 +33,10 @@ AckCallback = Callable[..., Any]
 class AckSlot:
     """An emitted packet waiting for its acknowledgement."""
 
-    __slots__ = ("id", "event", "callback", "deadline", "error_first", "sent", "done", "entry")
+    __slots__ = ("id", "event", "callback", "deadline", "error_first", "sent", "done", "entry", "sent_at")
 
     def __init__(self, id: int, event: str, callback: AckCallback, deadline: float, error_first: bool) -> None:
+        self.sent_at = 0.0
         self.id = id
         self.event = event
         self.callback = callback
@@ -109,6 +110,7 @@ class Session:
         self._next_id += 1
         deadline = math.inf if timeout is None else now + timeout
         slot = AckSlot(ack_id, event, callback, deadline, error_first)
+        slot.sent_at = now
         self.acks[ack_id] = slot
         if timeout is not None:
             heapq.heappush(self._deadlines, slot)
@@ -125,13 +127,15 @@ class Session:
             slot.entry = entry
         self.buffer.append(entry)
 
-    def take_buffer(self) -> list[Frames]:
-        """Empty the offline buffer, marking its acks as sent."""
+    def take_buffer(self, now: Optional[float] = None) -> list[Frames]:
+        """Empty the offline buffer, marking its acks as sent (at ``now``)."""
         out: list[Frames] = []
         for frames, slot in self.buffer:
             if slot is not None:
                 slot.sent = True
                 slot.entry = None
+                if now is not None:
+                    slot.sent_at = now
             out.append(frames)
         self.buffer.clear()
         return out

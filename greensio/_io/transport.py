@@ -21,12 +21,14 @@ class Transport(Protocol):
     """A connected Engine.IO transport, driven by one reader and one writer greenlet."""
 
     name: str
+    bytes_in: int
+    """Bytes read so far."""
 
     def read(self) -> list[Packet]:
         """Block until at least one packet arrived; raise TransportClosed at the end."""
 
-    def write(self, packets: Sequence[Packet]) -> None:
-        """Send packets in order, as few writes as possible; raise TransportClosed."""
+    def write(self, packets: Sequence[Packet]) -> int:
+        """Send packets in order, as few writes as possible; return the bytes written."""
 
     def close(self) -> None:
         """Close at once (idempotent); a blocked ``read`` raises TransportClosed."""

@@ -160,6 +160,7 @@ class WebSocketTransport:
         self._keys = _MaskKeys()
         self._write_lock = Semaphore()
         self._closed = False
+        self.bytes_in = 0
 
     @classmethod
     def open(
@@ -202,6 +203,7 @@ class WebSocketTransport:
                 raise TransportClosed("transport close" if self._closed else "transport error", str(exc)) from exc
             if not data:
                 raise TransportClosed("transport close", "connection closed by the server")
+            self.bytes_in += len(data)
             out = reader.feed(data)
             if out:
                 packets = [p for p in out if type(p) is not tuple] if self._control(out) else out
@@ -221,7 +223,7 @@ class WebSocketTransport:
                     raise TransportClosed("transport close", "the server closed the WebSocket")
         return found
 
-    def write(self, packets: Sequence[Packet]) -> None:
+    def write(self, packets: Sequence[Packet]) -> int:
         keys = self._keys
         frames = []
         for packet in packets:
@@ -229,15 +231,16 @@ class WebSocketTransport:
                 frames.append(encode_frame(OP_TEXT, packet.encode("utf-8"), keys.next()))
             else:
                 frames.append(encode_frame(OP_BINARY, bytes(packet), keys.next()))
-        self._send_frames(frames)
+        return self._send_frames(frames)
 
-    def _send_frames(self, frames: list[bytes]) -> None:
+    def _send_frames(self, frames: list[bytes]) -> int:
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         with self._write_lock:
             try:
                 self._sock.sendall(data)  # type: ignore[attr-defined]
             except OSError as exc:
                 raise TransportClosed("transport error", str(exc)) from exc
+        return len(data)
 
     def _send_close(self) -> None:
         try:

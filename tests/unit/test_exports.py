@@ -20,6 +20,7 @@ PUBLIC = {
     "ProtocolError",
     "BufferFullError",
     "PayloadTooLargeError",
+    "Stats",
 }
 ERRORS = ["Error", "ConnectionError", "DisconnectedError", "TimeoutError", "ProtocolError", "BufferFullError",
           "PayloadTooLargeError"]
