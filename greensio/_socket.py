@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional, Union
+from collections import deque
+from typing import Any, Callable, Deque, Optional, Union
 
 import gevent
 from gevent.event import AsyncResult, Event
@@ -22,6 +23,29 @@ __all__ = ["Socket"]
 
 log = logging.getLogger("greensio")
 _NOT_SET: Any = object()
+
+
+def _check_event(event: Any) -> None:
+    if not isinstance(event, str):
+        raise TypeError(f"event name must be a str, got {type(event).__name__}")
+    if event in sio.RESERVED_EVENTS:
+        raise ValueError(f"{event!r} is a reserved event name")
+
+
+class _Queued:
+    """An emit waiting in the retry queue."""
+
+    __slots__ = ("event", "args", "callback", "timeout", "tries", "pending")
+
+    def __init__(
+        self, event: str, args: tuple[Any, ...], callback: Optional[Callable[..., Any]], timeout: Optional[float]
+    ) -> None:
+        self.event = event
+        self.args = args
+        self.callback = callback
+        self.timeout = timeout
+        self.tries = 0
+        self.pending = False
 
 
 def _ack_result(args: tuple[Any, ...]) -> Any:
@@ -79,6 +103,7 @@ class Socket(Emitter):
         self._inactive.set()
         self._connect_waiters: list[AsyncResult] = []
         self._connecting_since = 0.0
+        self._queue: Deque[_Queued] = deque()
         manager._nsps[namespace] = self
         self._ack_timeout = options.ack_timeout
         if options.auto_connect:
@@ -197,7 +222,10 @@ class Socket(Emitter):
         volatile: bool = False,
     ) -> None:
         """Send an event; never blocks on the network (buffered while disconnected)."""
-        self._emit(event, args, callback, timeout, volatile, error_first=False)
+        if self._options.retries > 0 and not volatile:
+            self._enqueue(event, args, callback, timeout)
+        else:
+            self._emit(event, args, callback, timeout, volatile, error_first=False)
 
     def _emit(
         self,
@@ -208,10 +236,7 @@ class Socket(Emitter):
         volatile: bool,
         error_first: bool,
     ) -> Optional[AckSlot]:
-        if not isinstance(event, str):
-            raise TypeError(f"event name must be a str, got {type(event).__name__}")
-        if event in sio.RESERVED_EVENTS:
-            raise ValueError(f"{event!r} is a reserved event name")
+        _check_event(event)
         manager = self._manager
         manager._check_fork()
         session = self._session
@@ -280,7 +305,11 @@ class Socket(Emitter):
                 result.set(ack_args)
 
         settle.direct = True  # type: ignore[attr-defined]
-        slot = self._emit(event, args, settle, timeout, False, error_first=True)
+        slot = None
+        if self._options.retries > 0:
+            self._enqueue(event, args, settle, timeout)
+        else:
+            slot = self._emit(event, args, settle, timeout, False, error_first=True)
         try:
             return _ack_result(result.get())
         finally:
@@ -304,6 +333,48 @@ class Socket(Emitter):
             raise TimeoutError(f"no {event!r} event within {timeout} s") from None
         finally:
             self.off(event, listener)
+
+    # -- retries: one packet in flight, in order, a new ack id per try (JS semantics) --
+
+    def _enqueue(
+        self, event: str, args: tuple[Any, ...], callback: Optional[Callable[..., Any]], timeout: Optional[float]
+    ) -> None:
+        _check_event(event)
+        self._manager._check_fork()
+        self._queue.append(_Queued(event, args, callback, timeout))
+        self._drain_queue(force=False)
+
+    def _drain_queue(self, force: bool) -> None:
+        """Send the head of the retry queue unless it is in flight (``force``: resend it)."""
+        queue = self._queue
+        if not self._session.connected or not queue:
+            return
+        entry = queue[0]
+        if entry.pending and not force:
+            return
+        entry.pending = True
+        entry.tries += 1
+
+        def result(err: Optional[BaseException], *args: Any) -> None:
+            self._queued_result(entry, err, args)
+
+        result.direct = True  # type: ignore[attr-defined]
+        try:
+            self._emit(entry.event, entry.args, result, entry.timeout, False, error_first=True)
+        except Exception as exc:  # cannot be encoded: no try will ever succeed
+            entry.tries = self._options.retries + 1
+            self._queued_result(entry, exc, ())
+
+    def _queued_result(self, entry: _Queued, err: Optional[BaseException], args: tuple[Any, ...]) -> None:
+        queue = self._queue
+        if not queue or queue[0] is not entry:
+            return  # already settled
+        if err is None or entry.tries > self._options.retries:
+            queue.popleft()
+            if entry.callback is not None:
+                self._call_back(entry.callback, (err,) if err is not None else (None, *args))
+        entry.pending = False
+        self._drain_queue(force=False)
 
     def emit_threadsafe(self, event: str, *args: Any, callback: Optional[Callable[..., Any]] = None) -> None:
         """``emit`` from another OS thread; the callback runs in a greenlet on the hub's thread."""
@@ -371,6 +442,7 @@ class Socket(Emitter):
         now = monotonic()
         for frames in session.take_buffer(now):
             self._manager._write(frames)
+        self._drain_queue(force=True)
         notify(self._manager.observer, "connected", now - self._connecting_since, self._manager.transport)
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
@@ -395,10 +467,14 @@ class Socket(Emitter):
             self._send_packet(sio.ACK, _ack_data(result), ack_id)
 
     def _settle(self, slot: AckSlot, args: tuple[Any, ...]) -> None:
-        if getattr(slot.callback, "direct", False):
-            slot.callback(*args)
+        self._call_back(slot.callback, args)
+
+    def _call_back(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Internal callbacks run in place; the user's run in a handler greenlet."""
+        if getattr(callback, "direct", False):
+            callback(*args)
         else:
-            self._manager._dispatch.submit(slot.callback, *args)
+            self._manager._dispatch.submit(callback, *args)
 
     def _fire(self, event: str, *args: Any) -> None:
         handlers = self.take(event)
