@@ -40,7 +40,7 @@ class _MaskKeys:
     def next(self) -> bytes:
         pos = self._pos
         if pos >= len(self._pool):
-            self._pool = os.urandom(4096)
+            self._pool = os.urandom(256)
             pos = 0
         self._pos = pos + 4
         return self._pool[pos:pos + 4]
