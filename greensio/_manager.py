@@ -441,11 +441,12 @@ class Manager:
 def _parser(name: str, json_module: Any) -> tuple[Any, Any]:
     """The encoder and the decoder class of the ``parser`` option."""
     if name == "msgpack":
+        from ._core import msgpack_codec
+
         try:
-            from ._core import msgpack_codec
+            return msgpack_codec.MsgpackEncoder(), msgpack_codec.MsgpackDecoder
         except ImportError as exc:
             raise ImportError("parser='msgpack' needs the msgpack package: pip install greensio[msgpack]") from exc
-        return msgpack_codec.MsgpackEncoder(), msgpack_codec.MsgpackDecoder
     return sio.Encoder(json_module.dumps), sio.Decoder
 
 
