@@ -8,7 +8,6 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 import gevent
-from gevent.event import Event
 
 from ._core import sio
 from ._core.backoff import Backoff
@@ -75,8 +74,9 @@ class Manager:
         self._transport: Optional[Transport] = None
         self._engine: Optional[EngineState] = None
         self._out: list[Union[str, bytes]] = []
-        self._writable = Event()
-        self._writer: Optional[gevent.Greenlet] = None
+        self._writer: Optional[gevent.Greenlet] = None  # alive only while a write would block
+        self._flush_scheduled = False
+        self._loop_callbacks = gevent.get_hub().loop
         self._close_reason: Optional[str] = None
         self._closing = False
         self._reconnecting = False
@@ -121,7 +121,11 @@ class Manager:
         transport = self._transport
         snapshot = counters.snapshot(sum(len(s._session.buffer) for s in self._nsps.values()))
         if transport is not None:  # the open connection's bytes are added when it closes
-            snapshot = dataclasses.replace(snapshot, bytes_received=snapshot.bytes_received + transport.bytes_in)
+            snapshot = dataclasses.replace(
+                snapshot,
+                bytes_received=snapshot.bytes_received + transport.bytes_in,
+                bytes_sent=snapshot.bytes_sent + transport.bytes_out,
+            )
         return snapshot
 
     @property
@@ -160,9 +164,38 @@ class Manager:
             self._close()
 
     def _write(self, frames: Sequence[Union[str, bytes]]) -> None:
-        """Queue one packet's frames for the writer (never blocks)."""
+        """Queue one packet's frames (never blocks); they go out in order, contiguously.
+
+        What is queued in one hub iteration leaves in one write, from a hub
+        callback when the socket takes it at once, else from a writer greenlet.
+        """
         self._out.extend(frames)
-        self._writable.set()
+        if self._writer is None and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop_callbacks.run_callback(self._flush)
+
+    def _flush(self) -> None:
+        """Hub callback: write what is queued without blocking, or hand it to a writer greenlet."""
+        self._flush_scheduled = False
+        transport = self._transport
+        if transport is None or self._writer is not None or not self._out:
+            return
+        try_write = getattr(transport, "try_write", None)
+        if try_write is None:
+            self._writer = self._runner.spawn(self._write_loop, transport)
+            return
+        batch, self._out = self._out, []
+        ping_at, self._ping_at = self._ping_at, 0.0
+        try:
+            done = try_write(batch)
+        except TransportClosed as exc:
+            self._abort(exc.reason)
+            return
+        self._counters.packets_sent += len(batch)
+        if ping_at:
+            self._pong_written(monotonic() - ping_at)
+        if not done:
+            self._writer = self._runner.spawn(self._write_loop, transport)
 
     def _arm(self, deadline: float) -> None:
         self._runner.arm(deadline)
@@ -256,8 +289,6 @@ class Manager:
         self._engine = engine
         self._close_reason = None
         self._out = []
-        self._writable.clear()
-        self._writer = self._runner.spawn(self._write_loop, transport)
         self._runner.arm(engine.deadline)
         self._counters.connects += 1
         self._fire("open")
@@ -324,29 +355,26 @@ class Manager:
             self._close_reason = self._close_reason or "closed"
             transport.close()
             counters.bytes_received += transport.bytes_in
+            counters.bytes_sent += transport.bytes_out
 
     def _write_loop(self, transport: Transport) -> None:
-        out_ready = self._writable
+        """Writer greenlet: blocking writes until the queue is empty, then it ends."""
         counters = self._counters
         try:
             while True:
-                if not self._out:
-                    if self._closing:
-                        break
-                    out_ready.wait()
-                    out_ready.clear()
-                    continue
                 batch, self._out = self._out, []
                 ping_at, self._ping_at = self._ping_at, 0.0
-                counters.bytes_sent += transport.write(batch)
+                transport.write(batch)
                 counters.packets_sent += len(batch)
                 if ping_at:
                     self._pong_written(monotonic() - ping_at)
+                if not self._out:
+                    break
         except TransportClosed as exc:
             self._abort(exc.reason)
-        if self._closing and hasattr(transport, "close_gracefully"):
-            transport.close_gracefully()
-        transport.close()
+        finally:
+            if self._writer is gevent.getcurrent():
+                self._writer = None
 
     def _pong_written(self, lag: float) -> None:
         counters = self._counters
@@ -416,13 +444,16 @@ class Manager:
         self._reconnecting = False
         self._closing = True
         current = gevent.getcurrent()
-        writer, loop = self._writer, self._loop
+        writer, loop, transport = self._writer, self._loop, self._transport
         if writer is not None and writer is not current:
-            self._writable.set()
             writer.join(FLUSH_TIMEOUT)
         was_open = self._engine is not None
-        if self._transport is not None:
-            self._transport.close()
+        if transport is not None:
+            if self._out and self._writer is None:
+                self._writer = current  # hub flushes must not interleave with this write
+                with gevent.Timeout(FLUSH_TIMEOUT, False):
+                    self._write_loop(transport)
+            transport.close_gracefully()
         self._runner.disarm()
         for greenlet in (loop, writer):
             if greenlet is not None and greenlet is not current:

@@ -23,15 +23,26 @@ class Transport(Protocol):
     name: str
     bytes_in: int
     """Bytes read so far."""
+    bytes_out: int
+    """Bytes written so far."""
 
     def read(self) -> list[Packet]:
         """Block until at least one packet arrived; raise TransportClosed at the end."""
 
-    def write(self, packets: Sequence[Packet]) -> int:
-        """Send packets in order, as few writes as possible; return the bytes written."""
+    def write(self, packets: Sequence[Packet]) -> None:
+        """Send packets in order (after anything ``try_write`` kept), as few writes as possible.
+
+        A transport that can write without blocking also offers
+        ``try_write(packets) -> bool``, callable from the hub: it writes what the
+        socket takes at once and keeps the rest for the next ``write``, returning
+        True when nothing is left.
+        """
 
     def close(self) -> None:
         """Close at once (idempotent); a blocked ``read`` raises TransportClosed."""
+
+    def close_gracefully(self) -> None:
+        """Tell the server we are leaving (best effort, bounded), then close."""
 
     def abandon(self) -> None:
         """In a forked child: close this process's copy of the connection, never shutting it down."""

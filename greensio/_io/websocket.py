@@ -156,6 +156,11 @@ class WebSocketTransport:
 
     def __init__(self, sock: object, max_message: int) -> None:
         self._sock = sock
+        self._tail = b""  # framed bytes try_write could not hand to the kernel yet
+        # TLS writes cannot be retried with other data after a partial write: only plain TCP
+        # sockets are written from the hub
+        self._can_try = not isinstance(sock, ssl.SSLSocket)
+        self.bytes_out = 0
         self._reader = FrameReader(max_message)
         self._keys = _MaskKeys()
         self._write_lock = Semaphore()
@@ -223,7 +228,7 @@ class WebSocketTransport:
                     raise TransportClosed("transport close", "the server closed the WebSocket")
         return found
 
-    def write(self, packets: Sequence[Packet]) -> int:
+    def _frame(self, packets: Sequence[Packet]) -> bytes:
         keys = self._keys
         frames = []
         for packet in packets:
@@ -231,16 +236,36 @@ class WebSocketTransport:
                 frames.append(encode_frame(OP_TEXT, packet.encode("utf-8"), keys.next()))
             else:
                 frames.append(encode_frame(OP_BINARY, bytes(packet), keys.next()))
-        return self._send_frames(frames)
-
-    def _send_frames(self, frames: list[bytes]) -> int:
         data = frames[0] if len(frames) == 1 else b"".join(frames)
+        self.bytes_out += len(data)
+        return data
+
+    def try_write(self, packets: Sequence[Packet]) -> bool:
+        data = self._tail + self._frame(packets)
+        if not self._can_try or self._write_lock.locked():
+            self._tail = data
+            return False
+        try:
+            sent = self._sock.send(data, 0, 0.0)  # type: ignore[attr-defined]  # gevent: timeout 0, never waits
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise TransportClosed("transport error", str(exc)) from exc
+        self._tail = data[sent:]
+        return not self._tail
+
+    def write(self, packets: Sequence[Packet]) -> None:
+        self._send_frames([self._frame(packets)])
+
+    def _send_frames(self, frames: list[bytes]) -> None:
+        """Blocking write, after what ``try_write`` kept (taken under the lock, so order holds)."""
         with self._write_lock:
+            data = b"".join([self._tail, *frames])
+            self._tail = b""
             try:
                 self._sock.sendall(data)  # type: ignore[attr-defined]
             except OSError as exc:
                 raise TransportClosed("transport error", str(exc)) from exc
-        return len(data)
 
     def _send_close(self) -> None:
         try:
