@@ -81,20 +81,21 @@ class Dispatcher:
         """Jobs not yet started."""
         return len(self._jobs)
 
-    def close(self, timeout: float) -> None:
+    def close(self, timeout: float, stop_waiting: Callable[[], bool] = lambda: False) -> None:
         """Run what is queued, then end every worker; kill those still busy after ``timeout``.
 
         Called from one of its own workers, it does not wait: that worker ends
-        after its current job and the queue.
+        after its current job and the queue. Once ``stop_waiting()`` is true
+        (the connection was reopened) busy workers are left to finish.
         """
         self._closed = True
         self._wake.set()
         if gevent.getcurrent() in self._workers:
             return
         with gevent.Timeout(timeout, False):
-            while self._alive():
-                gevent.joinall(self._alive())
-        while self._alive():  # busy past the timeout (workers spawned meanwhile included)
+            while self._alive() and not stop_waiting():
+                gevent.joinall(self._alive(), timeout=0.05)
+        while self._alive() and not stop_waiting():  # busy past the timeout, late spawns included
             gevent.killall(self._alive())
 
     def _alive(self) -> list[gevent.Greenlet]:

@@ -79,6 +79,7 @@ class Manager:
         self._loop_callbacks = gevent.get_hub().loop
         self._close_reason: Optional[str] = None
         self._closing = False
+        self._epoch = 0
         self._reconnecting = False
         self._skip_reconnect = False
         _live.add(self)
@@ -94,6 +95,8 @@ class Manager:
 
         existing = self._nsps.get(namespace)
         if existing is not None:
+            if not existing.active and socket_options.get("auto_connect", True):
+                existing.connect(wait=False)
             return existing
         return Socket._on_manager(self, namespace, **socket_options)
 
@@ -154,9 +157,13 @@ class Manager:
         self._nsps[socket.namespace] = socket
         if self._is_open:
             socket._on_open()
-        elif self._loop is None:
+        else:
+            self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        """Start the connection loop if a socket wants a connection and none is running."""
+        if self._loop is None and not self._closing and self._has_active():
             self._skip_reconnect = False
-            self._closing = False
             self._loop = self._runner.spawn(self._run)
 
     def _remove(self, socket: Socket) -> None:
@@ -197,6 +204,10 @@ class Manager:
         if not done:
             self._writer = self._runner.spawn(self._write_loop, transport)
 
+    def _writable_now(self) -> bool:
+        """Nothing waits to be written (what a volatile emit needs, as in JS)."""
+        return not self._out and self._writer is None
+
     def _arm(self, deadline: float) -> None:
         self._runner.arm(deadline)
 
@@ -216,15 +227,25 @@ class Manager:
 
     def _run(self) -> None:
         """Connect, read until the connection ends, reconnect with backoff; repeat."""
+        epoch = self._epoch  # _close() moves it on: this loop then ends without a word
+        current = gevent.getcurrent()
         try:
             while not self._skip_reconnect:
                 try:
                     transport, engine, first = self._open()
                 except ConnectionError as err:
+                    if epoch != self._epoch:
+                        return
                     self._on_open_failed(err)
                 else:
+                    if epoch != self._epoch:
+                        transport.close()
+                        return
                     self._on_open(transport, engine)
-                    self._on_close(self._read_loop(transport, engine, first))
+                    reason = self._read_loop(transport, engine, first)
+                    if epoch != self._epoch:
+                        return
+                    self._on_close(reason)
                 if self._skip_reconnect or not self.options.reconnection or not self._has_active():
                     break
                 if self._backoff.attempts >= self.options.reconnection_attempts:
@@ -235,12 +256,13 @@ class Manager:
                     break
                 self._reconnecting = True
                 gevent.sleep(self._backoff.duration())
-                if self._skip_reconnect:
+                if self._skip_reconnect or epoch != self._epoch:
                     break
                 self._fire("reconnect_attempt", self._backoff.attempts)
         finally:
-            self._reconnecting = False
-            self._loop = None
+            if self._loop is current:
+                self._reconnecting = False
+                self._loop = None
 
     def _has_active(self) -> bool:
         return any(s.active for s in self._nsps.values())
@@ -249,13 +271,14 @@ class Manager:
         opts = self.options
         if "websocket" not in opts.transports:
             raise ConnectionError("the polling transport is not available yet; use transports=['websocket']")
+        deadline = gevent.Timeout(opts.timeout)
         try:
-            with gevent.Timeout(opts.timeout, ConnectionError("timeout")):
+            with deadline:
                 query = resolve(opts.query, "query")
                 headers = resolve(opts.extra_headers, "header")
                 url = engine_url(self._target, opts.path, "websocket", query)
                 transport = WebSocketTransport.open(
-                    url, self._target.host, self._target.port, headers=headers, timeout=opts.timeout,
+                    url, self._target.host, self._target.port, headers=headers, timeout=None,  # ours bounds it
                     ssl_context=self._ssl_context, max_message=opts.max_message_size,
                 )
                 try:
@@ -268,6 +291,10 @@ class Manager:
                 except BaseException:
                     transport.close()
                     raise
+        except gevent.Timeout as exc:
+            if exc is not deadline:
+                raise
+            raise ConnectionError("timeout") from None
         except (TransportClosed, ProtocolError) as exc:
             raise ConnectionError(str(exc)) from exc
         except (ValueError, TypeError) as exc:  # a query/headers callable gave bad values
@@ -395,8 +422,6 @@ class Manager:
             self._transport.close()
 
     def _on_close(self, reason: str) -> None:
-        if self._closing:
-            return
         writer = self._writer
         self._writer = None
         if writer is not None and writer is not gevent.getcurrent():
@@ -440,6 +465,7 @@ class Manager:
 
     def _close(self) -> None:
         """No socket is active: flush what is queued, close the connection, end every greenlet."""
+        self._epoch += 1
         self._skip_reconnect = True
         self._reconnecting = False
         self._closing = True
@@ -461,12 +487,15 @@ class Manager:
         self._transport = None
         self._engine = None
         self._writer = None
-        if loop is not current:
-            self._loop = None
+        self._loop = None
+        self._closing = False
         if was_open:
             self._fire("close", "forced close")
+        # Handlers still run on the old dispatcher; one may reopen a socket (JS allows
+        # connect() from a disconnect handler): the new connection gets a new dispatcher.
         dispatch, self._dispatch = self._dispatch, Dispatcher(self._runner.group, self.options.handler_concurrency)
-        dispatch.close(FLUSH_TIMEOUT)
+        self._ensure_running()
+        dispatch.close(FLUSH_TIMEOUT, stop_waiting=self._has_active)
 
 
 def _parser(name: str, json_module: Any) -> tuple[Any, Any]:

@@ -262,6 +262,10 @@ class Socket(Emitter):
         if manager.observer is not None:
             notify(manager.observer, "sent", event, len(first) + sum(map(len, attachments)))
         if session.connected and not manager._heartbeat_expired():
+            if volatile and not manager._writable_now():
+                if slot is not None:
+                    session.discard(slot)
+                return None
             if slot is not None:
                 slot.sent = True
             manager._write(frames)

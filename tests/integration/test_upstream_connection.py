@@ -178,7 +178,6 @@ def test_should_connect_to_a_namespace_after_connection_established(server):
 
 
 # connection.ts: "should open a new namespace after connection gets closed"
-@pytest.mark.xfail(strict=True, reason=RACE_WITH_CLOSE)
 def test_should_open_a_new_namespace_after_connection_gets_closed(server):
     manager = _manager(server.url)
     root = manager.socket("/")
@@ -211,7 +210,6 @@ def test_should_reconnect_by_default(server):
 
 
 # connection.ts: "should reconnect manually"
-@pytest.mark.xfail(strict=True, reason=RACE_WITH_CLOSE)
 def test_should_reconnect_manually(server):
     sio = _socket(server.url)
     connects = Recorder()
@@ -246,7 +244,6 @@ def test_should_reconnect_automatically_after_reconnecting_manually(server):
 
 
 # connection.ts: "should attempt reconnects after a failed reconnect"
-@pytest.mark.xfail(strict=True, reason=RACE_WITH_CLOSE)
 def test_should_attempt_reconnects_after_a_failed_reconnect(node_server):
     manager = _manager(node_server.url, timeout=0, reconnection_attempts=2)
     sio = manager.socket("/chat")
@@ -617,9 +614,6 @@ def test_should_send_events_with_arraybuffers_in_the_correct_order(server):
 
 
 # connection.ts: "should reopen a cached socket"
-@pytest.mark.xfail(strict=True, reason=(
-    "greensio bug: Manager.socket(nsp) returns the cached, inactive socket without reconnecting it "
-    "(the JS Manager calls socket.connect() on it when autoConnect is on)"))
 def test_should_reopen_a_cached_socket(server):
     manager = _manager(server.url)
     sio = manager.socket("/")

@@ -105,9 +105,6 @@ def test_fire_a_connect_error_event_when_the_connection_cannot_be_established():
 
 
 # socket.ts: "fire a connect_error event on open timeout (websocket)"
-@pytest.mark.xfail(strict=True, reason=(
-    "greensio bug: with timeout=0 the TCP connect's own socket timeout fires first and connect_error gets "
-    "ConnectionError('cannot connect to <host>:<port>: timeout') instead of the JS message 'timeout'"))
 def test_fire_a_connect_error_event_on_open_timeout_websocket(server):
     sio = _socket(server.url, timeout=0)
     errors = Recorder()
@@ -320,9 +317,6 @@ class TestVolatilePackets:
             sio.disconnect()
 
     # socket.ts: "volatile packets" / "should discard a volatile packet when the pipe is not ready"
-    @pytest.mark.xfail(strict=True, reason=(
-        "greensio bug: a volatile emit is written whenever the socket is connected, even while the "
-        "write queue still holds earlier packets (the JS client drops it when the transport is not writable)"))
     def test_should_discard_a_volatile_packet_when_the_pipe_is_not_ready(self, server):
         sio = _socket(server.url)
         volatile_acks, acks, sync = Recorder(), Recorder(), Recorder()
