@@ -58,7 +58,7 @@ class Manager:
     def __init__(self, url: str = "http://localhost", **options: Any) -> None:
         self._target: Target = parse_url(url)
         self.options = ManagerOptions(**options)
-        self._pid = os.getpid()
+        self._forked = False  # set in a forked child by the at-fork hook (no getpid() per emit)
         self._events = Emitter()
         self._runner = Runner(self._on_deadline)
         self._dispatch = Dispatcher(self._runner.group, self.options.handler_concurrency)
@@ -139,15 +139,11 @@ class Manager:
     # -- used by Socket ---------------------------------------------------------
 
     def _check_fork(self) -> None:
-        if os.getpid() != self._pid:
+        if self._forked:
             raise Error(
                 "this greensio client was created before os.fork(); create clients after fork "
                 "(e.g. in gunicorn's post_fork hook or lazily on first use)"
             )
-
-    @property
-    def _forked(self) -> bool:
-        return os.getpid() != self._pid
 
     @property
     def _is_open(self) -> bool:
@@ -449,6 +445,7 @@ class Manager:
         The greenlets copied from the parent are told to end; this process's copy
         of the socket is closed without a shutdown, so the parent's connection lives on.
         """
+        self._forked = True
         self._skip_reconnect = True
         self._closing = True
         if self._transport is not None:
