@@ -242,7 +242,10 @@ class Manager:
                     if epoch != self._epoch:
                         return
                     self._on_close(reason)
-                if self._skip_reconnect or not self.options.reconnection or not self._has_active():
+                if self._skip_reconnect or not self._has_active():
+                    break
+                if not self.options.reconnection:
+                    self._give_up(ConnectionError("the connection was lost and reconnection is off"))
                     break
                 if self._backoff.attempts >= self.options.reconnection_attempts:
                     self._backoff.reset()
@@ -267,6 +270,8 @@ class Manager:
         opts = self.options
         if "websocket" not in opts.transports:
             raise ConnectionError("the polling transport is not available yet; use transports=['websocket']")
+        if opts.timeout is not None and opts.timeout <= 0:
+            raise ConnectionError("timeout")  # as in JS: a zero deadline passes before any I/O completes
         deadline = gevent.Timeout(opts.timeout)
         try:
             with deadline:

@@ -1,6 +1,7 @@
 """TCP and TLS connections opened with gevent, cooperative with or without monkey patching."""
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from typing import Optional
 
@@ -21,6 +22,22 @@ def make_ssl_context(verify: bool = True, context: Optional[ssl.SSLContext] = No
     return ctx
 
 
+def _connect_literal(host: str, port: int, timeout: Optional[float]) -> Optional[gsocket.socket]:
+    """Connect to an IP address without a resolver round trip (gevent resolves in a thread pool)."""
+    try:
+        family = gsocket.AF_INET6 if ipaddress.ip_address(host).version == 6 else gsocket.AF_INET
+    except ValueError:
+        return None
+    sock = gsocket.socket(family, gsocket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def open_connection(
     host: str,
     port: int,
@@ -28,7 +45,7 @@ def open_connection(
     ssl_context: Optional[ssl.SSLContext] = None,
 ) -> gsocket.socket:
     """Connect with gevent's resolver and sockets; wrap in TLS when a context is given."""
-    sock = gsocket.create_connection((host, port), timeout=timeout)
+    sock = _connect_literal(host, port, timeout) or gsocket.create_connection((host, port), timeout=timeout)
     try:
         sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
         if ssl_context is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 import struct
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import websocket
 from gevent.lock import Semaphore
@@ -149,6 +149,27 @@ class FrameReader:
         return message
 
 
+class _BufferedHandshakeSocket:
+    """The socket as websocket-client's handshake sees it: one recv() per 4 KiB, not per byte.
+
+    websocket-client reads the HTTP response one byte per recv() call; bytes
+    read past the headers (the server's first frames) are kept in ``rest``.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.rest = b""
+
+    def recv(self, size: int) -> bytes:
+        if not self.rest:
+            self.rest = self._sock.recv(4096)
+        data, self.rest = self.rest[:size], self.rest[size:]
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 class WebSocketTransport:
     """Engine.IO over one WebSocket connection."""
 
@@ -157,6 +178,7 @@ class WebSocketTransport:
     def __init__(self, sock: object, max_message: int) -> None:
         self._sock = sock
         self._tail = b""  # framed bytes try_write could not hand to the kernel yet
+        self._early = b""
         # TLS writes cannot be retried with other data after a partial write: only plain TCP
         # sockets are written from the hub
         self._can_try = not isinstance(sock, ssl.SSLSocket)
@@ -185,8 +207,9 @@ class WebSocketTransport:
         except OSError as exc:
             raise TransportClosed("transport error", f"cannot connect to {host}:{port}: {exc}") from exc
         try:
+            buffered = _BufferedHandshakeSocket(sock)
             ws = websocket.create_connection(
-                url, socket=sock, timeout=timeout, header=dict(headers), suppress_origin=True,
+                url, socket=buffered, timeout=timeout, header=dict(headers), suppress_origin=True,
                 skip_utf8_validation=True,
             )
             ws.sock = None  # the socket is ours from here on
@@ -196,11 +219,21 @@ class WebSocketTransport:
             if isinstance(exc, (OSError, websocket.WebSocketException)):
                 raise TransportClosed("transport error", f"WebSocket handshake failed: {exc}") from exc
             raise
-        return cls(sock, max_message)
+        transport = cls(sock, max_message)
+        transport._early = buffered.rest
+        return transport
 
     def read(self) -> list[Packet]:
         reader = self._reader
         sock = self._sock
+        if self._early:  # frames that came with the handshake response
+            early, self._early = self._early, b""
+            self.bytes_in += len(early)
+            out = reader.feed(early)
+            if out:
+                packets = [p for p in out if type(p) is not tuple] if self._control(out) else out
+                if packets:
+                    return packets  # type: ignore[return-value]
         while True:
             try:
                 data = sock.recv(RECV_SIZE)  # type: ignore[attr-defined]

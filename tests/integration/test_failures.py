@@ -226,3 +226,12 @@ def test_a_client_created_before_fork_is_inert_in_the_child(node_server):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "OK"
+
+
+def test_without_reconnection_a_lost_connection_makes_the_socket_inactive(server):
+    sio = connect(server.url, reconnection=False)
+    reasons = Recorder()
+    sio.on("disconnect", reasons)
+    sio.emit("close_engine")
+    assert reasons.wait(1) == [("transport close",)]
+    assert sio.wait(WAIT) and not sio.active

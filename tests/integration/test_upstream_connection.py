@@ -21,7 +21,6 @@ import socket
 import uuid
 
 import gevent
-import pytest
 
 import greensio
 from greensio._runtime import monotonic

@@ -1,0 +1,7 @@
+"""``python -m greensio``: the greensio command line (see greensio.cli)."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
