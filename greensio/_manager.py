@@ -11,12 +11,14 @@ import gevent
 
 from ._core import sio
 from ._core.backoff import Backoff
+from ._core.cookies import cookie_header
 from ._core.engine import EngineClosed, EngineState
 from ._core.url import Target, engine_url, parse_url
 from ._dispatch import Dispatcher
 from ._emitter import Emitter
 from ._exceptions import ConnectionError, Error, ProtocolError
 from ._io.net import make_ssl_context
+from ._io.polling import PollingTransport
 from ._io.transport import Transport, TransportClosed
 from ._io.websocket import WebSocketTransport
 from ._options import ManagerOptions, resolve
@@ -35,6 +37,8 @@ FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to
 # (scheme, host, port, path) -> Manager, for multiplexing; cleared in a forked child.
 _cache: weakref.WeakValueDictionary[tuple[str, str, int, str], Manager] = weakref.WeakValueDictionary()
 _live: weakref.WeakSet[Manager] = weakref.WeakSet()
+# Servers this process upgraded to WebSocket (remember_upgrade, as JS's priorWebsocketSuccess).
+_upgraded: set[tuple[str, str, int, str]] = set()
 
 
 def _after_fork_in_child() -> None:
@@ -75,6 +79,11 @@ class Manager:
         self._engine: Optional[EngineState] = None
         self._out: list[Union[str, bytes]] = []
         self._writer: Optional[gevent.Greenlet] = None  # alive only while a write would block
+        self._upgrader: Optional[gevent.Greenlet] = None
+        self._upgrading = False  # writes are held while the transport is being switched
+        self._cookies: dict[str, str] = {}  # kept per Manager, sent on every request (sticky sessions)
+        self._params: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # query and headers of this connection
+        self._key = (self._target.scheme, self._target.host, self._target.port, self.options.path)
         self._flush_scheduled = False
         self._loop_callbacks = gevent.get_hub().loop
         self._close_reason: Optional[str] = None
@@ -173,7 +182,10 @@ class Manager:
         callback when the socket takes it at once, else from a writer greenlet.
         """
         self._out.extend(frames)
-        if self._writer is None and not self._flush_scheduled:
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._writer is None and not self._flush_scheduled and not self._upgrading:
             self._flush_scheduled = True
             self._loop_callbacks.run_callback(self._flush)
 
@@ -181,7 +193,7 @@ class Manager:
         """Hub callback: write what is queued without blocking, or hand it to a writer greenlet."""
         self._flush_scheduled = False
         transport = self._transport
-        if transport is None or self._writer is not None or not self._out:
+        if transport is None or self._writer is not None or not self._out or self._upgrading:
             return
         try_write = getattr(transport, "try_write", None)
         if try_write is None:
@@ -268,8 +280,6 @@ class Manager:
 
     def _open(self) -> tuple[Transport, EngineState, list[Union[str, bytes]]]:
         opts = self.options
-        if "websocket" not in opts.transports:
-            raise ConnectionError("the polling transport is not available yet; use transports=['websocket']")
         if opts.timeout is not None and opts.timeout <= 0:
             raise ConnectionError("timeout")  # as in JS: a zero deadline passes before any I/O completes
         deadline = gevent.Timeout(opts.timeout)
@@ -277,13 +287,19 @@ class Manager:
             with deadline:
                 query = resolve(opts.query, "query")
                 headers = resolve(opts.extra_headers, "header")
-                url = engine_url(self._target, opts.path, "websocket", query)
-                transport = WebSocketTransport.open(
-                    url, self._target.host, self._target.port, headers=headers, timeout=None,  # ours bounds it
-                    ssl_context=self._ssl_context, max_message=opts.max_message_size,
-                )
+                self._params = (query, headers)
+                transport: Transport
+                if self._first_transport() == "polling":
+                    transport, packets = PollingTransport.open(
+                        engine_url(self._target, opts.path, "polling", query), self._target.host,
+                        self._target.port, headers=headers, timeout=None, ssl_context=self._ssl_context,
+                        max_message=opts.max_message_size, cookies=self._cookies,
+                    )
+                else:
+                    transport = self._open_websocket(query, headers, sid=None)
                 try:
-                    packets = transport.read()
+                    if transport.name == "websocket":
+                        packets = transport.read()
                     engine = EngineState(opts.json.loads)
                     first = packets[0]
                     if not isinstance(first, str):
@@ -302,6 +318,70 @@ class Manager:
             raise ConnectionError(f"cannot connect: {exc}") from exc
         return transport, engine, packets[1:]
 
+    def _first_transport(self) -> str:
+        transports = self.options.transports
+        if transports[0] == "websocket":
+            return "websocket"
+        if "websocket" in transports and self.options.remember_upgrade and self._key in _upgraded:
+            return "websocket"
+        return "polling"
+
+    def _open_websocket(self, query: dict[str, Any], headers: dict[str, Any], sid: Optional[str]) -> WebSocketTransport:
+        if self._cookies:
+            headers = {**headers, "Cookie": cookie_header(self._cookies)}
+        return WebSocketTransport.open(
+            engine_url(self._target, self.options.path, "websocket", query, sid=sid), self._target.host,
+            self._target.port, headers=headers, timeout=None, ssl_context=self._ssl_context,
+            max_message=self.options.max_message_size, cookies=self._cookies,
+        )
+
+    def _upgrade(self, polling: PollingTransport, engine: EngineState) -> None:
+        """Probe a WebSocket beside the polling transport and switch to it without losing a packet.
+
+        The probe runs while polling carries traffic. Then writes are held, the
+        in-flight GET and POST finish (the server answers the GET with a NOOP),
+        UPGRADE is sent, and the reader moves to the WebSocket once it has read
+        what polling brought. A failed probe leaves the connection on polling.
+        """
+        current = gevent.getcurrent()
+        ws: Optional[WebSocketTransport] = None
+        limit = gevent.Timeout(self.options.timeout)
+        try:
+            with limit:
+                assert engine.handshake is not None
+                ws = self._open_websocket(*self._params, sid=engine.handshake.sid)
+                ws.write(["2probe"])
+                if ws.read()[:1] != ["3probe"]:
+                    raise ProtocolError("the server did not answer the upgrade probe")
+                if self._transport is not polling:
+                    raise TransportClosed("transport close", "the connection ended during the probe")
+                self._upgrading = True
+                writer = self._writer
+                if writer is not None and writer is not current:
+                    writer.join()
+                if not polling.pause():
+                    raise TransportClosed("transport error", "polling requests did not finish")
+                ws.write(["5"])
+            self._transport = ws
+            self._upgrading = False
+            polling.close()  # the reader reads what polling brought, then moves to the WebSocket
+            if self.options.remember_upgrade:
+                _upgraded.add(self._key)
+            self._schedule_flush()
+        except (TransportClosed, ProtocolError, gevent.Timeout) as exc:
+            if isinstance(exc, gevent.Timeout) and exc is not limit:
+                raise
+            log.debug("upgrade to websocket failed, staying on polling: %s", exc)
+            if ws is not None:
+                ws.close()
+            if self._upgrading:
+                self._upgrading = False
+                polling.resume()
+                self._schedule_flush()
+        finally:
+            if self._upgrader is current:
+                self._upgrader = None
+
     def _on_open_failed(self, err: ConnectionError) -> None:
         log.debug("connection to %s failed: %s", self._target.host, err)
         self._fire("error", err)
@@ -317,7 +397,14 @@ class Manager:
         self._engine = engine
         self._close_reason = None
         self._out = []
+        self._upgrading = False
         self._runner.arm(engine.deadline)
+        hs = engine.handshake
+        if (
+            isinstance(transport, PollingTransport) and self.options.upgrade and hs is not None
+            and "websocket" in self.options.transports and "websocket" in hs.upgrades
+        ):
+            self._upgrader = self._runner.spawn(self._upgrade, transport, engine)
         self._counters.connects += 1
         self._fire("open")
         if self._reconnecting:
@@ -333,57 +420,70 @@ class Manager:
     def _read_loop(self, transport: Transport, engine: EngineState, first: list[Union[str, bytes]]) -> str:
         """Feed packets to the core until the connection ends; return the close reason."""
         decoder = self._decoder_class(self.options.json.loads, self.options.max_attachments)
+        packets = first
+        try:
+            while True:
+                try:
+                    return self._read_from(transport, engine, decoder, packets)
+                except TransportClosed as exc:
+                    upgraded = self._transport
+                    if upgraded is None or upgraded is transport or self._close_reason is not None:
+                        return self._close_reason or exc.reason
+                    self._count_bytes(transport)  # polling ended by the upgrade: go on with the WebSocket
+                    transport, packets = upgraded, []
+                except EngineClosed:
+                    return self._close_reason or "transport close"
+                except ProtocolError as exc:
+                    log.warning("closing the connection to %s: %s", self._target.host, exc)
+                    self._fire("error", exc)
+                    return "parse error"
+        finally:
+            self._close_reason = self._close_reason or "closed"
+            transport.close()
+            self._count_bytes(transport)
+
+    def _count_bytes(self, transport: Transport) -> None:
+        self._counters.bytes_received += transport.bytes_in
+        self._counters.bytes_sent += transport.bytes_out
+
+    def _read_from(self, transport: Transport, engine: EngineState, decoder: Any, packets: list[Any]) -> str:
+        """Feed what one transport reads to the core; return the close reason."""
         nsps = self._nsps
         counters = self._counters
         handled = 0
         size = 0  # of the Socket.IO packet being decoded, attachments included
-        packets = first
-        try:
-            while True:
-                now = monotonic()
-                counters.packets_received += len(packets)
-                for packet in packets:
-                    if isinstance(packet, str):
-                        if packet[:1] == "4":
-                            size += len(packet) - 1
-                            pkt = decoder.feed_text(packet[1:])
-                        else:
-                            engine.receive(packet, now)
-                            if engine.outbox:
-                                self._ping_at = now
-                                self._write(engine.outbox)
-                                engine.outbox.clear()
-                                self._arm(engine.deadline)
-                                self._fire("ping")
-                            continue
+        while True:
+            now = monotonic()
+            counters.packets_received += len(packets)
+            for packet in packets:
+                if isinstance(packet, str):
+                    if packet[:1] == "4":
+                        size += len(packet) - 1
+                        pkt = decoder.feed_text(packet[1:])
                     else:
-                        size += len(packet)
-                        pkt = decoder.feed_binary(packet)
-                    if pkt is not None:
-                        socket = nsps.get(pkt.nsp)
-                        if socket is not None and socket.active:
-                            socket._on_packet(pkt, size)
-                        size = 0
-                    handled += 1
-                    if handled >= YIELD_EVERY:
-                        handled = 0
-                        gevent.sleep(0)
-                if self._close_reason is not None:
-                    return self._close_reason
-                packets = transport.read()
-        except TransportClosed as exc:
-            return self._close_reason or exc.reason
-        except EngineClosed:
-            return self._close_reason or "transport close"
-        except ProtocolError as exc:
-            log.warning("closing the connection to %s: %s", self._target.host, exc)
-            self._fire("error", exc)
-            return "parse error"
-        finally:
-            self._close_reason = self._close_reason or "closed"
-            transport.close()
-            counters.bytes_received += transport.bytes_in
-            counters.bytes_sent += transport.bytes_out
+                        engine.receive(packet, now)
+                        if engine.outbox:
+                            self._ping_at = now
+                            self._write(engine.outbox)
+                            engine.outbox.clear()
+                            self._arm(engine.deadline)
+                            self._fire("ping")
+                        continue
+                else:
+                    size += len(packet)
+                    pkt = decoder.feed_binary(packet)
+                if pkt is not None:
+                    socket = nsps.get(pkt.nsp)
+                    if socket is not None and socket.active:
+                        socket._on_packet(pkt, size)
+                    size = 0
+                handled += 1
+                if handled >= YIELD_EVERY:
+                    handled = 0
+                    gevent.sleep(0)
+            if self._close_reason is not None:
+                return self._close_reason
+            packets = transport.read()
 
     def _write_loop(self, transport: Transport) -> None:
         """Writer greenlet: blocking writes until the queue is empty, then it ends."""
@@ -396,7 +496,7 @@ class Manager:
                 counters.packets_sent += len(batch)
                 if ping_at:
                     self._pong_written(monotonic() - ping_at)
-                if not self._out:
+                if not self._out or self._upgrading:
                     break
         except TransportClosed as exc:
             self._abort(exc.reason)
@@ -423,10 +523,10 @@ class Manager:
             self._transport.close()
 
     def _on_close(self, reason: str) -> None:
-        writer = self._writer
-        self._writer = None
-        if writer is not None and writer is not gevent.getcurrent():
-            writer.kill(block=False)
+        for greenlet in (self._writer, self._upgrader):
+            if greenlet is not None and greenlet is not gevent.getcurrent():
+                greenlet.kill(block=False)
+        self._writer = self._upgrader = None
         self._transport = None
         self._engine = None
         self._backoff.reset()
@@ -483,9 +583,10 @@ class Manager:
                     self._write_loop(transport)
             transport.close_gracefully()
         self._runner.disarm()
-        for greenlet in (loop, writer):
+        for greenlet in (loop, writer, self._upgrader):
             if greenlet is not None and greenlet is not current:
                 greenlet.kill()
+        self._upgrader = None
         self._transport = None
         self._engine = None
         self._writer = None

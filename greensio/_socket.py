@@ -287,7 +287,11 @@ class Socket(Emitter):
         size = len(first) + 1
         if size * 4 > limit and isinstance(first, str):
             size = len(first.encode("utf-8")) + 1
-        if size > limit or any(len(a) > limit for a in attachments):
+        if self._manager.transport == "polling":  # binary goes as "b" + base64
+            sizes = [1 + 4 * ((len(a) + 2) // 3) for a in attachments]
+        else:
+            sizes = [len(a) for a in attachments]
+        if size > limit or any(n > limit for n in sizes):
             raise PayloadTooLargeError(f"packet exceeds the server's maxPayload of {limit} bytes")
 
     def send(self, *args: Any, callback: Optional[Callable[..., Any]] = None) -> None:

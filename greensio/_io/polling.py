@@ -17,6 +17,7 @@ from gevent import socket as gsocket
 from gevent.event import Event
 from gevent.lock import Semaphore
 
+from .._core.cookies import cookie_header, keep_cookies
 from .._core.eio import decode_payload, encode_payload, encoded_length, parse_handshake
 from .._exceptions import ProtocolError
 from .net import open_connection
@@ -304,7 +305,7 @@ class PollingTransport:
         self._get_line = self._post_line = ""
         self._get_head = self._post_head = b""
         self._closed = False
-        self._closed_event = Event()
+        self._wakeup = Event()  # set on resume() and on close
         self._paused = False
         self._busy = 0  # requests in flight
         self._idle = Event()
@@ -347,30 +348,14 @@ class PollingTransport:
         """The request line and headers, with the kept cookies."""
         head = line + self._headers + extra
         if cookies and self.cookies:
-            head += "Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()) + "\r\n"
+            head += f"Cookie: {cookie_header(self.cookies)}\r\n"
         return (head + "\r\n").encode("utf-8")
-
-    def _keep_cookies(self, values: list[str]) -> None:
-        for value in values:
-            pair, *attributes = value.split(";")
-            name, sep, cookie = pair.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                continue
-            expired = any(
-                key.strip().lower() == "max-age" and age.strip().lstrip("-").isdigit() and int(age) <= 0
-                for key, _, age in (a.partition("=") for a in attributes)
-            )
-            if expired:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = cookie.strip()
 
     def _check(self, response: _Response) -> None:
         self.bytes_in = self._get.bytes_in + self._post.bytes_in
         self.bytes_out = self._get.bytes_out + self._post.bytes_out
         if response.cookies:
-            self._keep_cookies(response.cookies)
+            keep_cookies(self.cookies, response.cookies)
         if response.status != 200:
             text = bytes(response.body[:200]).decode("utf-8", "replace")
             raise _error(f"HTTP {response.status}: {text}")
@@ -379,6 +364,8 @@ class PollingTransport:
         response = self._get.request(head, self._body_limit, timeout)
         self._check(response)
         body = response.body
+        if not body:  # python-engineio answers a poll of a closing session with nothing
+            return []
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -393,8 +380,10 @@ class PollingTransport:
 
     def read(self) -> list[Packet]:
         """One long-polling GET: the packets it brought (binary ones as bytes)."""
-        if self._closed or self._paused:
-            self._closed_event.wait()
+        while self._paused and not self._closed:
+            self._wakeup.clear()
+            self._wakeup.wait()
+        if self._closed:
             raise TransportClosed("transport close", "transport closed")
         self._busy += 1
         try:
@@ -450,6 +439,11 @@ class PollingTransport:
                 self._idle.wait()
         return not self._busy
 
+    def resume(self) -> None:
+        """Undo ``pause()`` (the upgrade failed): reads and writes go on."""
+        self._paused = False
+        self._wakeup.set()
+
     def close(self) -> None:
         """Close both connections at once (idempotent); a blocked read() raises TransportClosed."""
         if not self._closed:
@@ -463,7 +457,7 @@ class PollingTransport:
         self._closed = True
         self._get.close(shutdown)
         self._post.close(shutdown)
-        self._closed_event.set()
+        self._wakeup.set()
         self._idle.set()
 
     def close_gracefully(self) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import ssl
 import struct
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, MutableMapping, Optional, Sequence
 
 import websocket
 from gevent.lock import Semaphore
 
+from .._core.cookies import keep_cookies
 from .net import open_connection
 from .transport import Packet, TransportClosed
 
@@ -200,6 +201,7 @@ class WebSocketTransport:
         timeout: Optional[float],
         ssl_context: Optional[ssl.SSLContext],
         max_message: int,
+        cookies: Optional[MutableMapping[str, str]] = None,
     ) -> WebSocketTransport:
         """Connect and complete the WebSocket handshake."""
         try:
@@ -214,6 +216,9 @@ class WebSocketTransport:
             )
             ws.sock = None  # the socket is ours from here on
             sock.settimeout(None)
+            set_cookie = (ws.getheaders() or {}).get("set-cookie")
+            if cookies is not None and set_cookie:
+                keep_cookies(cookies, [set_cookie])
         except BaseException as exc:
             sock.close()
             if isinstance(exc, (OSError, websocket.WebSocketException)):

@@ -10,13 +10,28 @@ import greenlet
 import greensio
 
 # Fast reconnection so the tests do not wait out the default backoff.
-FAST = {"transports": ["websocket"], "reconnection_delay": 0.05, "reconnection_delay_max": 0.2}
+# GREENSIO_TEST_TRANSPORTS runs the suite over another transport setting, e.g. "polling" or
+# "polling,websocket" (polling, then the upgrade); .ci/run runs all three.
+TRANSPORTS = os.environ.get("GREENSIO_TEST_TRANSPORTS", "websocket").split(",")
+FAST = {"transports": TRANSPORTS, "reconnection_delay": 0.05, "reconnection_delay_max": 0.2}
 WAIT = 10  # bound of every wait on a server round trip, in seconds
 
 
 def connect(url: str, **options: Any) -> greensio.Socket:
-    """A connected socket on a fresh Manager with the fast test options."""
-    return greensio.connect(url, timeout=WAIT, **{**FAST, "force_new": True, **options})
+    """A connected socket on a fresh Manager with the fast test options, on its final transport."""
+    sio = greensio.connect(url, timeout=WAIT, **{**FAST, "force_new": True, **options})
+    settled(sio)
+    return sio
+
+
+def settled(sio: greensio.Socket) -> None:
+    """Wait until an upgrade to WebSocket, if the transports allow one, is done."""
+    import gevent
+
+    wanted = sio.manager.options.transports[-1]
+    with gevent.Timeout(WAIT, AssertionError(f"still on {sio.transport}, expected {wanted}")):
+        while sio.connected and sio.transport != wanted:
+            gevent.sleep(0.005)
 
 
 def live_greenlets() -> set[int]:

@@ -128,7 +128,8 @@ BAD_PACKETS = {
 @pytest.mark.parametrize("frames", list(BAD_PACKETS.values()), ids=list(BAD_PACKETS))
 def test_malformed_packets_close_with_parse_error_and_the_client_reconnects(bad_server, frames):
     query = {"bad": json.dumps(frames), "token": uuid.uuid4().hex}
-    sio = connect(bad_server.url, query=query, auto_connect=False)
+    # the scripted server speaks WebSocket only
+    sio = connect(bad_server.url, query=query, auto_connect=False, transports=["websocket"])
     errors, reasons = Recorder(), Recorder()
     sio.manager.on("error", errors)
     sio.on("disconnect", reasons)
@@ -143,7 +144,8 @@ def test_malformed_packets_close_with_parse_error_and_the_client_reconnects(bad_
 
 def test_packets_for_unknown_namespaces_and_acks_are_ignored(bad_server):
     frames = ['42/elsewhere,["x"]', '43999["late"]', '42["hello","world"]']
-    sio = connect(bad_server.url, query={"bad": json.dumps(frames), "token": uuid.uuid4().hex})
+    query = {"bad": json.dumps(frames), "token": uuid.uuid4().hex}
+    sio = connect(bad_server.url, query=query, transports=["websocket"])
     try:
         assert sio.wait_for("hello", timeout=WAIT) == "world"
         assert sio.connected

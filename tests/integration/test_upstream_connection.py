@@ -441,7 +441,7 @@ def test_should_emit_a_connect_error_event_when_reaching_a_socketio_server_in_v2
     # Upstream feeds the socket a CONNECT packet without data, as a v2 server sends; here the scripted
     # server answers /chat's CONNECT with such a packet (after the reply to "/", before the real one).
     query = {"bad": json.dumps(["40/chat,"]), "token": uuid.uuid4().hex}
-    manager = _manager(bad_server.url, query=query)
+    manager = _manager(bad_server.url, query=query, transports=["websocket"])  # the scripted server speaks ws only
     root = manager.socket("/")
     chat = manager.socket("/chat")
     errors, connects = Recorder(), Recorder()
@@ -668,7 +668,7 @@ def test_should_not_reopen_an_already_active_socket(server):
 def test_should_close_the_engine_upon_decoding_exception(bad_server):
     # upstream feeds the engine the undecodable data "bad"; the scripted server sends it as a message
     query = {"bad": json.dumps(["4bad"]), "token": uuid.uuid4().hex}
-    manager = _manager(bad_server.url, query=query, reconnection_delay=0.05)
+    manager = _manager(bad_server.url, query=query, reconnection_delay=0.05, transports=["websocket"])
     sio = manager.socket("/")
     closes, reconnects = Recorder(), Recorder()
     manager.on("close", closes)
