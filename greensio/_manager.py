@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import urllib.request
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
@@ -13,7 +14,7 @@ from ._core import sio
 from ._core.backoff import Backoff
 from ._core.cookies import cookie_header
 from ._core.engine import EngineClosed, EngineState
-from ._core.url import Target, engine_url, parse_url
+from ._core.url import Proxy, Target, engine_url, parse_proxy, parse_url
 from ._dispatch import Dispatcher
 from ._emitter import Emitter
 from ._exceptions import ConnectionError, Error, ProtocolError
@@ -83,6 +84,7 @@ class Manager:
         self._upgrading = False  # writes are held while the transport is being switched
         self._cookies: dict[str, str] = {}  # kept per Manager, sent on every request (sticky sessions)
         self._params: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # query and headers of this connection
+        self._proxy = _proxy_for(self._target, self.options.proxy, self.options.trust_env)
         self._key = (self._target.scheme, self._target.host, self._target.port, self.options.path)
         self._flush_scheduled = False
         self._loop_callbacks = gevent.get_hub().loop
@@ -293,7 +295,7 @@ class Manager:
                     transport, packets = PollingTransport.open(
                         engine_url(self._target, opts.path, "polling", query), self._target.host,
                         self._target.port, headers=headers, timeout=None, ssl_context=self._ssl_context,
-                        max_message=opts.max_message_size, cookies=self._cookies,
+                        max_message=opts.max_message_size, cookies=self._cookies, proxy=self._proxy,
                     )
                 else:
                     transport = self._open_websocket(query, headers, sid=None)
@@ -332,7 +334,7 @@ class Manager:
         return WebSocketTransport.open(
             engine_url(self._target, self.options.path, "websocket", query, sid=sid), self._target.host,
             self._target.port, headers=headers, timeout=None, ssl_context=self._ssl_context,
-            max_message=self.options.max_message_size, cookies=self._cookies,
+            max_message=self.options.max_message_size, cookies=self._cookies, proxy=self._proxy,
         )
 
     def _upgrade(self, polling: PollingTransport, engine: EngineState) -> None:
@@ -599,6 +601,18 @@ class Manager:
         dispatch, self._dispatch = self._dispatch, Dispatcher(self._runner.group, self.options.handler_concurrency)
         self._ensure_running()
         dispatch.close(FLUSH_TIMEOUT, stop_waiting=self._has_active)
+
+
+def _proxy_for(target: Target, proxy: Optional[str], trust_env: bool) -> Optional[Proxy]:
+    """The proxy option, else (with trust_env) HTTP(S)_PROXY unless NO_PROXY or loopback says direct."""
+    if proxy is not None:
+        return parse_proxy(proxy)
+    if not trust_env or target.host in ("localhost", "127.0.0.1", "::1") or target.host.startswith("127."):
+        return None
+    url = urllib.request.getproxies_environment().get("https" if target.secure else "http")
+    if url is None or urllib.request.proxy_bypass_environment(target.host):  # type: ignore[attr-defined]
+        return None
+    return parse_proxy(url)
 
 
 def _parser(name: str, json_module: Any) -> tuple[Any, Any]:

@@ -1,11 +1,12 @@
 """Server URLs: parsing what the user gives, building what the transports request."""
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Mapping, Optional
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-__all__ = ["Target", "parse_url", "engine_url", "check_no_crlf"]
+__all__ = ["Target", "Proxy", "parse_url", "parse_proxy", "engine_url", "check_no_crlf"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEMES = {"http": "http", "ws": "http", "https": "https", "wss": "https"}
@@ -40,6 +41,31 @@ def parse_url(url: str) -> Target:
     query = tuple(parse_qsl(parts.query, keep_blank_values=True))
     check_no_crlf(dict(query), "query")
     return Target(scheme, parts.hostname, port, namespace, query)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy reached with CONNECT; ``authorization`` is the Proxy-Authorization value."""
+
+    host: str
+    port: int
+    authorization: Optional[str] = None
+
+
+def parse_proxy(url: str) -> Proxy:
+    """Parse ``http://[user:pass@]host:port``."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        raise ValueError(f"proxy must be an http://host:port URL, got {url!r}")
+    authorization = None
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ValueError(f"invalid port in proxy {url!r}") from exc
+    return Proxy(parts.hostname, port, authorization)
 
 
 def check_no_crlf(values: Optional[Mapping[str, object]], what: str) -> None:

@@ -19,6 +19,7 @@ from gevent.lock import Semaphore
 
 from .._core.cookies import cookie_header, keep_cookies
 from .._core.eio import decode_payload, encode_payload, encoded_length, parse_handshake
+from .._core.url import Proxy
 from .._exceptions import ProtocolError
 from .net import open_connection
 from .transport import Packet, TransportClosed
@@ -60,9 +61,11 @@ class _Response:
         self.cookies = cookies
 
 
-def _try_connect(host: str, port: int, timeout: Optional[float], ctx: Optional[ssl.SSLContext]) -> Any:
+def _try_connect(
+    host: str, port: int, timeout: Optional[float], ctx: Optional[ssl.SSLContext], proxy: Optional[Proxy]
+) -> Any:
     try:
-        return open_connection(host, port, timeout, ctx)
+        return open_connection(host, port, timeout, ctx, proxy)
     except Exception as exc:  # returned, not raised: a failed greenlet would print a traceback
         return exc
 
@@ -70,8 +73,11 @@ def _try_connect(host: str, port: int, timeout: Optional[float], ctx: Optional[s
 class _Connection:
     """One keep-alive HTTP/1.1 connection, reopened when the server dropped it."""
 
-    def __init__(self, host: str, port: int, timeout: Optional[float], ssl_context: Optional[ssl.SSLContext]) -> None:
-        self._addr = (host, port, timeout, ssl_context)
+    def __init__(
+        self, host: str, port: int, timeout: Optional[float], ssl_context: Optional[ssl.SSLContext],
+        proxy: Optional[Proxy],
+    ) -> None:
+        self._addr = (host, port, timeout, ssl_context, proxy)
         self._sock: Any = None
         self._sock_timeout = timeout
         self._reused = False
@@ -110,8 +116,8 @@ class _Connection:
 
     def _connect(self) -> Any:
         # Connecting in a helper greenlet lets close() interrupt it at once.
-        host, port, timeout, ctx = self._addr
-        helper = gevent.spawn(_try_connect, host, port, timeout, ctx)
+        host, port, timeout = self._addr[:3]
+        helper = gevent.spawn(_try_connect, *self._addr)
         self._connector = helper
         try:
             helper.join()
@@ -282,6 +288,7 @@ class PollingTransport:
         ssl_context: Optional[ssl.SSLContext],
         max_message: int,
         cookies: Optional[MutableMapping[str, str]] = None,
+        proxy: Optional[Proxy] = None,
     ) -> None:
         parts = urlsplit(base_url)
         self._target = f"{parts.path or '/'}?{parts.query}"
@@ -292,8 +299,8 @@ class PollingTransport:
             host_header = netloc[:-len(default)] if default and netloc.endswith(default) else netloc
             lines.insert(0, f"Host: {host_header}\r\n")
         self._headers = "".join(lines)
-        self._get = _Connection(host, port, timeout, ssl_context)
-        self._post = _Connection(host, port, timeout, ssl_context)
+        self._get = _Connection(host, port, timeout, ssl_context, proxy)
+        self._post = _Connection(host, port, timeout, ssl_context, proxy)
         self._post_lock = Semaphore()
         self.cookies: MutableMapping[str, str] = cookies if cookies is not None else {}
         self.max_message = max_message
@@ -322,10 +329,11 @@ class PollingTransport:
         ssl_context: Optional[ssl.SSLContext],
         max_message: int,
         cookies: Optional[MutableMapping[str, str]] = None,
+        proxy: Optional[Proxy] = None,
     ) -> tuple[PollingTransport, list[Packet]]:
         """Do the handshake GET; return the transport and the packets of its response (OPEN first)."""
         self = cls(base_url, host, port, headers=headers, timeout=timeout, ssl_context=ssl_context,
-                   max_message=max_message, cookies=cookies)
+                   max_message=max_message, cookies=cookies, proxy=proxy)
         try:
             packets = self._receive(self._head(f"GET {self._target} HTTP/1.1\r\n"), timeout)
             first = packets[0]

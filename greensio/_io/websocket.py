@@ -16,6 +16,7 @@ import websocket
 from gevent.lock import Semaphore
 
 from .._core.cookies import keep_cookies
+from .._core.url import Proxy
 from .net import open_connection
 from .transport import Packet, TransportClosed
 
@@ -202,10 +203,11 @@ class WebSocketTransport:
         ssl_context: Optional[ssl.SSLContext],
         max_message: int,
         cookies: Optional[MutableMapping[str, str]] = None,
+        proxy: Optional[Proxy] = None,
     ) -> WebSocketTransport:
         """Connect and complete the WebSocket handshake."""
         try:
-            sock = open_connection(host, port, timeout, ssl_context)
+            sock = open_connection(host, port, timeout, ssl_context, proxy)
         except OSError as exc:
             raise TransportClosed("transport error", f"cannot connect to {host}:{port}: {exc}") from exc
         try:

@@ -166,3 +166,96 @@ def test_tls_verification_can_be_turned_off(tls_server):
     _, url = tls_server
     with greensio.connect(url, ssl_verify=False, timeout=WAIT, **FAST) as sio:
         assert sio.call("echo", "unverified", timeout=WAIT) == "unverified"
+
+
+class ConnectProxy:
+    """An HTTP CONNECT proxy on loopback that records what it was asked and requires credentials."""
+
+    def __init__(self, authorization: str) -> None:
+        from gevent.server import StreamServer
+
+        self.authorization = authorization
+        self.requests: list[tuple[str, str]] = []
+        self.server = StreamServer(("127.0.0.1", 0), self._handle)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def _handle(self, client, address) -> None:
+        from gevent import socket as gsocket
+
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        self.requests.append((target, headers.get("Proxy-Authorization", "")))
+        if method != "CONNECT" or headers.get("Proxy-Authorization") != self.authorization:
+            client.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+            return
+        host, port = target.rsplit(":", 1)
+        upstream = gsocket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(source, sink):
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (source, sink):
+                    try:
+                        sock.shutdown(2)
+                    except OSError:
+                        pass
+
+        gevent.joinall([gevent.spawn(pipe, client, upstream), gevent.spawn(pipe, upstream, client)])
+        upstream.close()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@pytest.fixture
+def proxy():
+    import base64
+
+    server = ConnectProxy("Basic " + base64.b64encode(b"user:p@ss").decode())
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("setting", ["polling", "upgrade", "websocket"])
+def test_a_proxy_with_credentials_tunnels_every_transport(node_server, proxy, setting):
+    proxy_url = proxy.url.replace("http://", "http://user:p%40ss@")
+    with greensio.connect(node_server.url, transports=SETTINGS[setting], proxy=proxy_url, timeout=WAIT, **FAST) as sio:
+        assert sio.call("echo", "through the proxy", timeout=WAIT) == "through the proxy"
+        if setting == "upgrade":
+            with gevent.Timeout(WAIT):
+                while sio.transport != "websocket":
+                    gevent.sleep(0.01)
+    target = f"127.0.0.1:{node_server.port}"
+    assert proxy.requests and all(request == (target, proxy.authorization) for request in proxy.requests)
+
+
+def test_a_proxy_refusing_the_credentials_fails_the_connection(node_server, proxy):
+    with pytest.raises(greensio.ConnectionError, match="407"):
+        greensio.connect(
+            node_server.url, transports=["websocket"], proxy=proxy.url, reconnection=False, timeout=WAIT, **FAST
+        )
+
+
+def test_tls_through_a_proxy(tls_server, proxy):
+    ca, url = tls_server
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    proxy_url = proxy.url.replace("http://", "http://user:p%40ss@")
+    with greensio.connect(url, proxy=proxy_url, ssl_context=context, timeout=WAIT, **FAST) as sio:
+        assert sio.call("echo", "tunnelled", timeout=WAIT) == "tunnelled"
