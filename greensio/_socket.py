@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections import deque
-from typing import Any, Callable, Deque, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import gevent
 from gevent.event import AsyncResult, Event
@@ -103,7 +102,7 @@ class Socket(Emitter):
         self._inactive.set()
         self._connect_waiters: list[AsyncResult] = []
         self._connecting_since = 0.0
-        self._queue: Deque[_Queued] = deque()
+        self._queue: list[_Queued] = []  # the retry queue (small: one packet in flight)
         manager._nsps[namespace] = self
         self._ack_timeout = options.ack_timeout
         if options.auto_connect:
@@ -378,7 +377,7 @@ class Socket(Emitter):
         if not queue or queue[0] is not entry:
             return  # already settled
         if err is None or entry.tries > self._options.retries:
-            queue.popleft()
+            queue.pop(0)
             if entry.callback is not None:
                 self._call_back(entry.callback, (err,) if err is not None else (None, *args))
         entry.pending = False
