@@ -69,6 +69,11 @@ class Emitter:
         entries = self._listeners.get(event)
         if not entries:
             return []
+        if len(entries) == 1:  # the common case, without a scan
+            handler, once = entries[0]
+            if once:
+                del self._listeners[event]
+            return [handler]
         if any(once for _, once in entries):
             kept = [e for e in entries if not e[1]]
             if kept:

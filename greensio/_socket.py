@@ -414,7 +414,10 @@ class Socket(Emitter):
         session = self._session
         if kind == sio.EVENT:
             if session.connected:
-                self._deliver(packet)
+                data = packet.data
+                ack_id = packet.id
+                args = session.event_args(data, ack_id)
+                self._manager._dispatch.submit(self._run_event, data[0], args, ack_id)
             else:
                 session.held.append(packet)
             if self._manager.observer is not None:
@@ -462,12 +465,17 @@ class Socket(Emitter):
         self._manager._dispatch.submit(self._run_event, data[0], args, packet.id)
 
     def _run_event(self, event: Any, args: list[Any], ack_id: Optional[int]) -> None:
-        for handler in self._any:
-            call_logged(handler, event, *args)
+        if self._any:
+            for handler in self._any:
+                call_logged(handler, event, *args)
         handlers = self.take(event) if isinstance(event, str) else []
         result = None
         for handler in handlers:
-            value = call_logged(handler, *args)
+            try:
+                value = handler(*args)
+            except Exception:
+                log.exception("handler %r for %r raised", getattr(handler, "__qualname__", handler), event)
+                value = None
             if result is None:
                 result = value
         if ack_id is not None and handlers and self._session.connected:
