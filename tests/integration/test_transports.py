@@ -259,3 +259,20 @@ def test_tls_through_a_proxy(tls_server, proxy):
     proxy_url = proxy.url.replace("http://", "http://user:p%40ss@")
     with greensio.connect(url, proxy=proxy_url, ssl_context=context, timeout=WAIT, **FAST) as sio:
         assert sio.call("echo", "tunnelled", timeout=WAIT) == "tunnelled"
+
+
+def test_a_restarted_server_ends_a_polling_session_then_the_client_reconnects(start_server):
+    srv = start_server("node")
+    sio = greensio.connect(srv.url, transports=["polling"], timeout=WAIT, **FAST)
+    reasons, connects = Recorder(), Recorder()
+    sio.on("disconnect", reasons)
+    sio.on("connect", connects)
+    try:
+        first_id = sio.id
+        srv.restart()  # a graceful shutdown: the server sends CLOSE on the pending GET
+        assert reasons.wait(1) == [("transport close",)]
+        connects.wait(1)
+        assert sio.call("echo", "after restart", timeout=WAIT) == "after restart"
+        assert sio.id != first_id
+    finally:
+        sio.disconnect()
