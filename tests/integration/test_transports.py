@@ -276,3 +276,22 @@ def test_a_restarted_server_ends_a_polling_session_then_the_client_reconnects(st
         assert sio.id != first_id
     finally:
         sio.disconnect()
+
+
+@pytest.mark.parametrize("option", ["extra_headers", "query"])
+def test_cr_or_lf_in_headers_or_query_is_refused_before_anything_is_sent(option):
+    with pytest.raises(ValueError, match="CR or LF"):
+        greensio.Socket("http://127.0.0.1:9", **{option: {"X-Evil": "a\r\nInjected: yes"}}, **FAST)
+    with pytest.raises(ValueError, match="CR or LF"):
+        greensio.Socket("http://127.0.0.1:9", **{option: {"X-Evil\n": "a"}}, **FAST)
+
+
+def test_cr_or_lf_from_a_callable_fails_the_connection_attempt(node_server):
+    requests = []
+    sio = greensio.Socket(
+        node_server.url, extra_headers=lambda: requests.append(1) or {"X-Evil": "a\nb"}, auto_connect=False,
+        reconnection=False, **FAST,
+    )
+    with pytest.raises(greensio.ConnectionError, match="CR or LF"):
+        sio.connect(timeout=WAIT)
+    assert requests == [1]
