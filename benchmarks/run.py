@@ -37,8 +37,12 @@ CLIENT_TITLES = {
     "node": "Node socket.io-client",
     "greensio": "greensio",
 }
-THROUGHPUT = ["emit", "recv", "call", "recv64k"]
+# run.py scenario -> the client scenario it runs over the polling transport only;
+# every other scenario runs over websocket only
+POLLING = {"emit-polling": "emit", "recv-polling": "recv"}
+THROUGHPUT = ["emit", "recv", "call", "recv64k"] + list(POLLING)
 SCENARIOS = THROUGHPUT + ["idle"]
+ALIASES = {"polling": list(POLLING)}  # --only polling: both polling rows
 
 # (scenario, result field, row title, SPEC §4 greensio target or None)
 FIGURES = [
@@ -46,6 +50,8 @@ FIGURES = [
     ("recv", "value", "receive server events, 100 B, client CPU µs/msg", "≤ 5"),
     ("call", "value", "sequential call() round trip, client CPU µs", "≤ 60"),
     ("recv64k", "value", "receive 64 KiB events, client CPU µs/msg", "≤ 60"),
+    ("emit-polling", "value", "fire-and-forget emit over polling, 50 B, client CPU µs/msg", None),
+    ("recv-polling", "value", "receive server events over polling, 100 B, client CPU µs/msg", None),
     ("idle", "mem_kb_per_client", "memory per idle connected client at {N} clients (KB)", "≤ 16"),
     ("idle", "connect_wall_s", "time to connect {N} clients in one process (s)", "10,000 in ≤ 4"),
     ("idle", "connect_cpu_s", "CPU to connect {N} clients in one process (s)", None),
@@ -56,6 +62,18 @@ PROFILES = {
     "full": dict(reps=5, idle_reps=3, target_cpu=1.0, clients=5000),
     "quick": dict(reps=3, idle_reps=1, target_cpu=0.3, clients=1000),
 }
+# python-socketio over polling: most messages in any one warm-up or measured
+# section (--psio-polling-max-m). Its polling client could be latency-bound (an
+# HTTP request per batch through `requests`), so CPU-sized counts alone would
+# not bound its wall time; the cap does, and the table says when it bound.
+PSIO_POLLING_MAX_M = 50_000
+# python-socketio over polling raises python-engineio's Payload.max_decode_packets
+# (see clients/psio_client.py); the note under the table says so.
+PSIO_POLLING_NOTE = (
+    "python-socketio over polling: python-engineio's Payload.max_decode_packets raised "
+    "from 16 to 1,000,000 in its process (with the default it drops the connection at the "
+    "first poll response of more than 16 packets, and the Node server answers a poll with "
+    "everything queued; the workaround from python-engineio issue #142); {cap}")
 
 
 def log(msg):
@@ -213,10 +231,15 @@ def machine_info(python, node, server, greensio_path):
 
 
 def client_command(client, scenario, opts, url, n):
-    common = ["--url", url, "--scenario", scenario, "--target-cpu", str(opts.target_cpu),
-              "--n", str(n), "--connect-deadline", str(opts.connect_deadline)]
+    transport = "polling" if scenario in POLLING else "websocket"
+    common = ["--url", url, "--scenario", POLLING.get(scenario, scenario),
+              "--target-cpu", str(opts.target_cpu),
+              "--n", str(n), "--connect-deadline", str(opts.connect_deadline),
+              "--transport", transport]
     if opts.m:
         common += ["--m", str(opts.m)]
+    elif client == "psio" and transport == "polling" and opts.psio_polling_max_m:
+        common += ["--max-m", str(opts.psio_polling_max_m)]
     env = dict(os.environ)
     if client == "node":
         return [opts.node, "--expose-gc", os.path.join(HERE, "clients", "node_client.js")] + common, env
@@ -252,6 +275,9 @@ def run_one(client, scenario, opts, server, n):
     if res is None:
         res = {"client": client, "scenario": scenario, "ok": False, "na": False,
                "error": f"no result line (exit code {r.returncode})"}
+    else:  # the client reports "emit" + transport "polling" for run.py's "emit-polling"
+        res["client_scenario"] = res.get("scenario")
+        res["scenario"] = scenario
     if not res.get("ok"):
         res["stderr_tail"] = r.stderr[-1500:]
     res["returncode"] = r.returncode
@@ -307,6 +333,11 @@ def summarize(runs, clients):
                         cell["partial"] = parts[0]
                 else:
                     cell["m"] = [r["m"] for r in ok]
+                    caps = [r["max_m"] for r in ok if r.get("max_m")]
+                    if caps:
+                        cell["max_m"] = caps[0]
+                        cell["capped_runs"] = sum(1 for r in ok if r.get("max_m")
+                                                  and r["m"] >= r["max_m"])
             elif rs:
                 cell["na"] = all(r.get("na") for r in rs)
                 cell["error"] = next((r.get("error") for r in rs if r.get("error")), "failed")
@@ -345,6 +376,8 @@ def build_table(summary, clients, opts, notes):
                 if cell.get("partial"):
                     txt += " †"
                     notes.append("† {}: {}".format(CLIENT_TITLES[client], cell["partial"]))
+                if cell.get("capped_runs"):
+                    txt += f" (M ≤ {cell['max_m']:,})"
                 if cell["ok_runs"] < cell["runs"]:
                     txt += f" ({cell['ok_runs']}/{cell['runs']} runs ok)"
             elif cell.get("na"):
@@ -365,6 +398,21 @@ def build_table(summary, clients, opts, notes):
                     row.append(f"{r:.2f}×" if r is not None else "n/a")
             row.append(target or "")
         rows.append(row)
+    psio_polling = [summary.get(f"{sc}.value.psio", {}) for sc in POLLING if sc in opts.scenarios]
+    if "psio" in clients and any(c.get("runs") for c in psio_polling):
+        cap = opts.psio_polling_max_m
+        if opts.m:
+            text = f"no message cap (--m {opts.m:,} forces every count)"
+        elif not cap:
+            text = "no message cap (--psio-polling-max-m 0)"
+        else:
+            ok = sum(c.get("ok_runs", 0) for c in psio_polling)
+            hit = sum(c.get("capped_runs", 0) for c in psio_polling)
+            text = (f"at most {cap:,} messages per warm-up or measured section "
+                    f"(--psio-polling-max-m); the cap bound "
+                    + (f"{hit} of {ok} measured sections (cells marked M ≤ {cap:,})" if hit
+                       else f"none of the {ok} measured sections"))
+        notes.append(PSIO_POLLING_NOTE.format(cap=text))
     return header, rows
 
 
@@ -424,11 +472,15 @@ def parse_args():
                    "(default 3; --quick 1)")
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help="run only these scenarios and/or clients (comma-separated, "
-                        "repeatable): {}; {}".format(", ".join(SCENARIOS), ", ".join(CLIENTS)))
+                        "repeatable): {}; {}; polling = {}".format(
+                            ", ".join(SCENARIOS), ", ".join(CLIENTS), ", ".join(POLLING)))
     p.add_argument("--clients", type=int, metavar="N",
                    help="idle clients connected in one process (default 5,000; --quick 1,000)")
     p.add_argument("--psio-max-clients", type=int, default=0, metavar="N",
                    help="cap N for python-socketio only (reported as N=... in its cell)")
+    p.add_argument("--psio-polling-max-m", type=int, default=PSIO_POLLING_MAX_M, metavar="M",
+                   help="python-socketio over polling: at most M messages per warm-up or "
+                        "measured section (default %(default)s; 0: no cap)")
     p.add_argument("--target-cpu", type=float,
                    help="client CPU seconds per measured section (default 1.0; --quick 0.3)")
     p.add_argument("--m", type=int, default=0,
@@ -456,6 +508,7 @@ def parse_args():
     if opts.timeout is None:
         opts.timeout = 40 + 40 * opts.target_cpu
     names = [x.strip() for item in opts.only for x in item.split(",") if x.strip()]
+    names = [y for x in names for y in ALIASES.get(x, [x])]
     bad = [x for x in names if x not in SCENARIOS + CLIENTS]
     if bad:
         p.error("--only: unknown name(s) {}".format(", ".join(bad)))
@@ -494,7 +547,7 @@ def main():
                 order = opts.client_list[rep % k:] + opts.client_list[:rep % k]
                 plan += [(rep, "idle", c) for c in order]
         for i, (rep, scenario, client) in enumerate(plan, 1):
-            prefix = f"[{i:3d}/{len(plan)}] rep {rep + 1} {scenario:<8} {client:<9}"
+            prefix = f"[{i:3d}/{len(plan)}] rep {rep + 1} {scenario:<12} {client:<9}"
             if (client, scenario) in failed and not opts.keep_going:
                 res = dict(failed[(client, scenario)], skipped=True, rep=rep)
                 runs.append(res)
@@ -533,12 +586,17 @@ def main():
         "profile": "quick" if opts.quick else "full", "reps": opts.reps,
         "idle_reps": opts.idle_reps, "target_cpu_s": opts.target_cpu,
         "clients_n": opts.clients, "psio_max_clients": opts.psio_max_clients or None,
+        "psio_polling_max_m": opts.psio_polling_max_m or None,
         "forced_m": opts.m or None, "scenarios": opts.scenarios,
         "clients": opts.client_list, "command": " ".join(sys.argv),
         "payloads": {"emit": "event 'm', one 50-character ASCII string",
                      "recv": "event 'e', one 100-character ASCII string",
                      "recv64k": "event 'b', one 65,536-byte Buffer (binary attachment)",
-                     "call": "event 'echo', one integer, acked with it"},
+                     "call": "event 'echo', one integer, acked with it",
+                     "emit-polling": "as emit, over the polling transport only",
+                     "recv-polling": "as recv, over the polling transport only"},
+        "transports": "websocket only (no upgrade), except the *-polling scenarios: polling "
+                      "only (no upgrade)",
     }
     print()
     print(f"greensio benchmarks — {started:%Y-%m-%d %H:%M}, {machine.get('cpu_model')} "

@@ -61,10 +61,18 @@ def raise_nofile():
         return soft
 
 
-def plan_m(scenario, est_cpu_per_msg, target_cpu, forced=None):
+def limits(scenario, cap=0):
+    """(W, min M, max M) of a scenario, all at most ``cap`` messages when cap > 0."""
+    w, lo, hi = LIMITS[scenario]
+    if cap > 0:
+        w, lo, hi = min(w, cap), min(lo, cap), min(hi, cap)
+    return w, lo, hi
+
+
+def plan_m(scenario, est_cpu_per_msg, target_cpu, forced=None, cap=0):
     if forced:
         return int(forced)
-    _, lo, hi = LIMITS[scenario]
+    _, lo, hi = limits(scenario, cap)
     if est_cpu_per_msg <= 0:
         return hi
     return int(max(lo, min(hi, target_cpu / est_cpu_per_msg)))
@@ -78,6 +86,11 @@ def parse_args(argv=None):
     p.add_argument("--target-cpu", type=float, default=1.0,
                    help="CPU seconds the measured section should take")
     p.add_argument("--m", type=int, default=0, help="force the measured count")
+    p.add_argument("--transport", default="websocket", choices=["websocket", "polling"],
+                   help="the only Engine.IO transport the client may use (no upgrade)")
+    p.add_argument("--max-m", type=int, default=0,
+                   help="cap every warm-up section and the measured count at this many "
+                        "messages (0: the scenario's own maximum)")
     p.add_argument("--n", type=int, default=1000, help="idle: clients to connect")
     p.add_argument("--connect-deadline", type=float, default=120.0,
                    help="idle: give up waiting for connections after this")
@@ -140,7 +153,6 @@ WARMUP_MAX_FLOOR = 1.5  # ... but never less than this many seconds
 def run_throughput(client, args, sio, make_event, sleep0):
     """Warm up, size M, measure; print the result line. Raises on failure."""
     scenario = args.scenario
-    warm, _, _ = LIMITS[scenario]
 
     if scenario == "emit":
         emit = sio.emit
@@ -197,13 +209,15 @@ def run_throughput(client, args, sio, make_event, sleep0):
                 raise RuntimeError(f"last payload is {type(last).__name__} of length "
                                    f"{len(last)}, expected {size} {unit}")
 
-    est, warm_msgs = calibrate(section, scenario, args.target_cpu)
-    m = plan_m(scenario, est, args.target_cpu, args.m)
+    cap = args.max_m
+    est, warm_msgs = calibrate(section, scenario, args.target_cpu, cap)
+    m = plan_m(scenario, est, args.target_cpu, args.m, cap)
     _, cpu, wall = measured(lambda: section(m))
-    finish(client, scenario, m, cpu, wall, est=est, extra={"warmup_msgs": warm_msgs})
+    finish(client, scenario, m, cpu, wall, est=est,
+           extra={"warmup_msgs": warm_msgs, "transport": args.transport, "max_m": cap or None})
 
 
-def calibrate(section, scenario, target_cpu):
+def calibrate(section, scenario, target_cpu, cap=0):
     """Warm up and estimate CPU per message.
 
     Runs warm-up sections of W, 2W, 4W ... messages until
@@ -213,9 +227,11 @@ def calibrate(section, scenario, target_cpu):
       - they used max(WARMUP_MAX_SHARE * target_cpu, WARMUP_MAX_FLOOR) CPU
         seconds (a section is shortened so as not to overshoot that much).
     The last section is the estimate, so JIT or cache warm-up in the first ones
-    does not count.
+    does not count. With ``cap`` > 0 no section is longer than cap messages and
+    the message minimum is at most 2 * cap (a slow client: see run.py).
     """
-    w, _, hi = LIMITS[scenario]
+    w, _, hi = limits(scenario, cap)
+    min_warmup = min(MIN_WARMUP[scenario], 2 * cap) if cap > 0 else MIN_WARMUP[scenario]
     first = w
     budget = max(WARMUP_MAX_SHARE * target_cpu, WARMUP_MAX_FLOOR)
     spent = 0.0
@@ -230,7 +246,7 @@ def calibrate(section, scenario, target_cpu):
             break
         if (rounds >= 3 and spent >= WARMUP_SHARE * target_cpu
                 and abs(est - prev) <= 0.25 * max(est, prev)
-                and total >= MIN_WARMUP[scenario]):
+                and total >= min_warmup):
             break
         left = int((budget - spent) / est) if est > 0 else hi
         w = max(first, min(w * 2, hi, left))

@@ -2,8 +2,9 @@
 work tree: run.py puts the repository root first on PYTHONPATH).
 
 The process is NOT monkey-patched: greensio uses gevent's sockets directly and
-is meant to work the same either way (SPEC §1). The websocket transport only;
-every other option is left at its default. See _common.py for the scenarios.
+is meant to work the same either way (SPEC §1). One transport only: websocket,
+or polling with --transport polling (no upgrade); every other option is left at
+its default. See _common.py for the scenarios.
 
 While the library is being written this client must never take the run down:
 if `import greensio` fails it prints a result with "na": true (shown as n/a);
@@ -101,7 +102,7 @@ def main():
         if args.scenario == "idle":
             idle(args, greensio, gevent)
         else:
-            sio = greensio.connect(args.url, transports=["websocket"], timeout=10)
+            sio = greensio.connect(args.url, transports=[args.transport], timeout=10)
             C.run_throughput(CLIENT, args, sio, gevent.event.Event, gevent.sleep)
     except BaseException as e:  # noqa: BLE001
         C.emit_error(CLIENT, args.scenario, e)

@@ -24,7 +24,7 @@ const WARMUP_MAX_SHARE = 1.5; // most warm-up CPU, as a share of --target-cpu ..
 const WARMUP_MAX_FLOOR = 1.5; // ... but never less than this many seconds
 
 function parseArgs(argv) {
-  const a = { targetCpu: 1.0, m: 0, n: 1000, connectDeadline: 120 };
+  const a = { targetCpu: 1.0, m: 0, n: 1000, connectDeadline: 120, transport: "websocket", maxM: 0 };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -34,9 +34,14 @@ function parseArgs(argv) {
     else if (k === "--m") a.m = parseInt(v, 10);
     else if (k === "--n") a.n = parseInt(v, 10);
     else if (k === "--connect-deadline") a.connectDeadline = parseFloat(v);
+    else if (k === "--transport") a.transport = v;
+    else if (k === "--max-m") a.maxM = parseInt(v, 10);
     else throw new Error("unknown option " + k);
   }
   if (!a.url || !a.scenario) throw new Error("--url and --scenario are required");
+  if (a.transport !== "websocket" && a.transport !== "polling") {
+    throw new Error("--transport must be websocket or polling");
+  }
   return a;
 }
 
@@ -59,17 +64,25 @@ function out(obj) {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-function connect(url) {
+function connect(url, transport = "websocket") {
   return new Promise((resolve, reject) => {
-    const s = io(url, { transports: ["websocket"], forceNew: true, reconnection: false, timeout: 20000 });
+    // one transport only: with ["polling"] there is no upgrade to websocket
+    const s = io(url, { transports: [transport], forceNew: true, reconnection: false, timeout: 20000 });
     s.once("connect", () => resolve(s));
     s.once("connect_error", (e) => reject(e));
   });
 }
 
-function planM(scenario, est, targetCpu, forced) {
+// [W, min M, max M] of a scenario, all at most `cap` messages when cap > 0
+function limits(scenario, cap) {
+  let [w, lo, hi] = LIMITS[scenario];
+  if (cap > 0) [w, lo, hi] = [Math.min(w, cap), Math.min(lo, cap), Math.min(hi, cap)];
+  return [w, lo, hi];
+}
+
+function planM(scenario, est, targetCpu, forced, cap) {
   if (forced) return forced;
-  const [, lo, hi] = LIMITS[scenario];
+  const [, lo, hi] = limits(scenario, cap);
   if (!(est > 0)) return hi;
   return Math.floor(Math.max(lo, Math.min(hi, targetCpu / est)));
 }
@@ -87,7 +100,7 @@ async function measured(fn) {
 
 async function throughput(args) {
   const scenario = args.scenario;
-  const socket = await connect(args.url);
+  const socket = await connect(args.url, args.transport);
   let section;
 
   if (scenario === "emit") {
@@ -146,7 +159,9 @@ async function throughput(args) {
   // 4W ... until (at least three ran, they used WARMUP_SHARE * target CPU, the
   // last two estimates agree within 25% and MIN_WARMUP messages went by) or
   // the warm-up CPU budget was spent; the last section is the estimate.
-  const [first, , hi] = LIMITS[scenario];
+  const cap = args.maxM;
+  const [first, , hi] = limits(scenario, cap);
+  const minWarmup = cap > 0 ? Math.min(MIN_WARMUP[scenario], 2 * cap) : MIN_WARMUP[scenario];
   const budget = Math.max(WARMUP_MAX_SHARE * args.targetCpu, WARMUP_MAX_FLOOR);
   let w = first;
   let spent = 0;
@@ -162,15 +177,16 @@ async function throughput(args) {
     if (spent >= budget) break;
     if (rounds >= 3 && spent >= WARMUP_SHARE * args.targetCpu &&
         Math.abs(est - prev) <= 0.25 * Math.max(est, prev) &&
-        total >= MIN_WARMUP[scenario]) break;
+        total >= minWarmup) break;
     const left = est > 0 ? Math.floor((budget - spent) / est) : hi;
     w = Math.max(first, Math.min(w * 2, hi, left));
   }
-  const m = planM(scenario, est, args.targetCpu, args.m);
+  const m = planM(scenario, est, args.targetCpu, args.m, cap);
   const [cpu, wall] = await measured(() => section(m));
   out({
     scenario, ok: true, m, cpu_s: cpu, wall_s: wall,
     value: (cpu / m) * 1e6, unit: "us/msg", warmup_est_us: est * 1e6, warmup_msgs: total,
+    transport: args.transport, max_m: cap || null,
   });
 }
 
