@@ -258,8 +258,6 @@ class Socket(Emitter):
         for handler in self._any_outgoing:
             call_logged(handler, event, *args)
         frames = _frames(first, attachments)
-        if manager.observer is not None:
-            notify(manager.observer, "sent", event, len(first) + sum(map(len, attachments)))
         if session.connected and not manager._heartbeat_expired():
             if volatile and not manager._writable_now():
                 if slot is not None:
@@ -274,6 +272,8 @@ class Socket(Emitter):
             return None
         else:
             session.buffer_packet(frames, slot)
+        if manager.observer is not None:  # written or buffered: not a dropped or refused emit
+            notify(manager.observer, "sent", event, len(first) + sum(map(len, attachments)))
         if slot is not None and timeout is not None:
             manager._arm(slot.deadline)
         return slot
