@@ -24,7 +24,7 @@ import struct
 from typing import Any, Callable, Optional
 
 from .._exceptions import ProtocolError
-from .sio import ACK, CONNECT, CONNECT_ERROR, DISCONNECT, EVENT, RESERVED_EVENTS, Packet
+from .sio import ACK, CONNECT, CONNECT_ERROR, DISCONNECT, EVENT, Packet, check_event_data
 
 __all__ = ["MAX_ENCODE_DEPTH", "MsgpackDecoder", "MsgpackEncoder"]
 
@@ -330,17 +330,9 @@ def _packet(obj: dict[str, Any]) -> Packet:
             raise ProtocolError(f"invalid ack id {_short(pid)}")
     data = obj.get("data")  # nil and undefined mean "none" (python-socketio sends nil)
     if ptype == EVENT:
-        if type(data) is not list or not data:
-            if data is None:
-                raise ProtocolError("invalid payload: packet type 2 requires one")
-            raise ProtocolError("invalid payload: EVENT needs a non-empty array")
-        name = data[0]
-        t = type(name)
-        if t is str:
-            if name in RESERVED_EVENTS:
-                raise ProtocolError(f"invalid payload: reserved event name {name!r}")
-        elif t is not int and t is not float:
-            raise ProtocolError("invalid payload: event name must be a string or number")
+        if data is None:
+            raise ProtocolError("invalid payload: packet type 2 requires one")
+        check_event_data(data)
     elif ptype == ACK:
         if type(data) is not list:
             if data is None:

@@ -296,6 +296,19 @@ def _restore(obj: Any, buffers: list[bytes], depth: int) -> Any:
     return obj
 
 
+def check_event_data(data: Any) -> None:
+    """Reject an EVENT payload the reference parser rejects (shared by both parsers)."""
+    if type(data) is not list or not data:
+        raise ProtocolError("invalid payload: EVENT needs a non-empty array")
+    name = data[0]
+    t = type(name)
+    if t is str:
+        if name in RESERVED_EVENTS:
+            raise ProtocolError(f"invalid payload: reserved event name {name!r}")
+    elif t is not int and t is not float:
+        raise ProtocolError("invalid payload: event name must be a string or number")
+
+
 class Decoder:
     """Decode Socket.IO packets; reassembles binary packets from their attachments."""
 
@@ -378,15 +391,7 @@ class Decoder:
                 else:
                     data = self._loads_slice(s, i)
                 if ptype == EVENT or ptype == BINARY_EVENT:
-                    if type(data) is not list or not data:
-                        raise ProtocolError("invalid payload: EVENT needs a non-empty array")
-                    name = data[0]
-                    t = type(name)
-                    if t is str:
-                        if name in RESERVED_EVENTS:
-                            raise ProtocolError(f"invalid payload: reserved event name {name!r}")
-                    elif t is not int and t is not float:
-                        raise ProtocolError("invalid payload: event name must be a string or number")
+                    check_event_data(data)
                 elif ptype == ACK or ptype == BINARY_ACK:
                     if type(data) is not list:
                         raise ProtocolError("invalid payload: ACK needs an array")
