@@ -87,7 +87,7 @@ class Manager:
         self._proxy = _proxy_for(self._target, self.options.proxy, self.options.trust_env)
         self._key = (self._target.scheme, self._target.host, self._target.port, self.options.path)
         self._flush_scheduled = False
-        self._loop_callbacks = gevent.get_hub().loop
+        self._hub_loop = gevent.get_hub().loop
         self._close_reason: Optional[str] = None
         self._closing = False
         self._epoch = 0
@@ -189,7 +189,7 @@ class Manager:
     def _schedule_flush(self) -> None:
         if self._writer is None and not self._flush_scheduled and not self._upgrading:
             self._flush_scheduled = True
-            self._loop_callbacks.run_callback(self._flush)
+            self._hub_loop.run_callback(self._flush)
 
     def _flush(self) -> None:
         """Hub callback: write what is queued without blocking, or hand it to a writer greenlet."""
