@@ -272,6 +272,9 @@ class Manager:
                 if self._skip_reconnect or epoch != self._epoch:
                     break
                 self._fire("reconnect_attempt", self._backoff.attempts)
+        except Exception as exc:  # a bug of ours: say so, and leave no connect() waiting for ever
+            log.exception("the connection loop of %s failed", self._target.host)
+            self._give_up(ConnectionError(f"internal error: {exc!r}"))
         finally:
             if self._loop is current:
                 self._reconnecting = False
