@@ -94,3 +94,14 @@ def start_server(node_modules: None, tmp_path: Path) -> Iterator[Callable[..., S
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail any test during which a connection loop of greensio died of an unexpected exception."""
+    yield
+    failures = [
+        record.getMessage() for record in caplog.get_records("call")
+        if record.name == "greensio" and "connection loop" in record.getMessage()
+    ]
+    assert not failures, f"greensio's connection loop failed: {failures}"

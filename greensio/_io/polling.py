@@ -8,6 +8,8 @@ read with Content-Length, chunked encoding, or until EOF.
 """
 from __future__ import annotations
 
+import _socket
+import os
 import ssl
 from typing import Any, Mapping, MutableMapping, Optional, Sequence, Union
 from urllib.parse import quote, urlsplit
@@ -70,6 +72,27 @@ def _try_connect(
         return exc
 
 
+def _closed_by_peer(sock: Any) -> bool:
+    """True when an idle kept-alive connection is closing: the peer sent FIN, RST, or anything at all.
+
+    The peek goes through a duplicate of the descriptor made with the C socket
+    module, so it never waits (gevent's recv would) and works under TLS too.
+    """
+    try:
+        probe = _socket.socket(fileno=os.dup(sock.fileno()))
+    except OSError:
+        return True
+    try:
+        probe.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False  # nothing to read: the connection is alive
+    except OSError:
+        pass
+    finally:
+        probe.close()
+    return True
+
+
 class _Connection:
     """One keep-alive HTTP/1.1 connection, reopened when the server dropped it."""
 
@@ -87,32 +110,36 @@ class _Connection:
         self.bytes_in = self.bytes_out = 0  # on the wire, HTTP headers included
 
     def request(self, data: bytes, limit: int, timeout: Optional[float]) -> _Response:
-        """Send one request, return its response; retry once if a reused connection was stale."""
-        while True:
+        """Send one request and return its response.
+
+        A kept-alive connection the server closed while it was idle (Node's
+        keep-alive timeout) is replaced before the request is written. A request
+        is never sent twice: once written, any failure is a transport error, as
+        the server may have handled it (or written a response we lost).
+        """
+        if self.closed:
+            raise TransportClosed("transport close", "transport closed")
+        if self._sock is not None and self._reused and _closed_by_peer(self._sock):
+            self.drop()
+        sock = self._sock or self._connect()
+        self._started = False
+        try:
+            if self._sock_timeout != timeout:
+                sock.settimeout(timeout)
+                self._sock_timeout = timeout
+            sock.sendall(data)
+            self.bytes_out += len(data)
+            response = self._response(sock, limit)
+            self._reused = True
+            return response
+        except (OSError, EOFError) as exc:
+            self.drop()
             if self.closed:
-                raise TransportClosed("transport close", "transport closed")
-            sock = self._sock or self._connect()
-            reused = self._reused
-            self._started = False
-            try:
-                if self._sock_timeout != timeout:
-                    sock.settimeout(timeout)
-                    self._sock_timeout = timeout
-                sock.sendall(data)
-                self.bytes_out += len(data)
-                response = self._response(sock, limit)
-                self._reused = True
-                return response
-            except (OSError, EOFError) as exc:
-                self.drop()
-                if self.closed:
-                    raise TransportClosed("transport close", "transport closed") from None
-                if reused and not self._started:
-                    continue  # closed by the server while idle (keep-alive timeout): reconnect
-                raise _error(str(exc) or "connection closed by the server") from exc
-            except TransportClosed:
-                self.drop()
-                raise
+                raise TransportClosed("transport close", "transport closed") from None
+            raise _error(str(exc) or "connection closed by the server") from exc
+        except TransportClosed:
+            self.drop()
+            raise
 
     def _connect(self) -> Any:
         # Connecting in a helper greenlet lets close() interrupt it at once.

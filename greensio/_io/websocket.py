@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 import struct
-from typing import Any, Callable, Mapping, MutableMapping, Optional, Sequence
+from typing import Any, Mapping, MutableMapping, Optional, Sequence
 
 import websocket
 from gevent.lock import Semaphore
@@ -184,13 +184,6 @@ class WebSocketTransport:
         # TLS writes cannot be retried with other data after a partial write: only plain TCP
         # sockets are written from the hub
         self._can_try = not isinstance(sock, ssl.SSLSocket)
-        self._drained = False
-        # gevent's own wait for readability (plain sockets only: TLS may hold decrypted bytes)
-        wait = getattr(sock, "_wait", None)
-        event = getattr(sock, "_read_event", None)
-        self._wait_readable: Optional[Callable[[], None]] = (
-            (lambda: wait(event)) if self._can_try and wait is not None and event is not None else None
-        )
         self.bytes_out = 0
         self._reader = FrameReader(max_message)
         self._keys = _MaskKeys()
@@ -248,17 +241,13 @@ class WebSocketTransport:
                 packets = [p for p in out if type(p) is not tuple] if self._control(out) else out
                 if packets:
                     return packets  # type: ignore[return-value]
-        wait_readable = self._wait_readable
         while True:
             try:
-                if wait_readable is not None and self._drained:
-                    wait_readable()  # the last recv emptied the socket: skip a recv that would say EAGAIN
                 data = sock.recv(RECV_SIZE)  # type: ignore[attr-defined]
             except OSError as exc:
                 raise TransportClosed("transport close" if self._closed else "transport error", str(exc)) from exc
             if not data:
                 raise TransportClosed("transport close", "connection closed by the server")
-            self._drained = len(data) < RECV_SIZE
             self.bytes_in += len(data)
             out = reader.feed(data)
             if out:
