@@ -60,10 +60,3 @@ class Runner:
             self._timer.close()
             self._timer = None
         self._armed_at = math.inf
-
-    def kill_all(self) -> None:
-        """Kill every greenlet of this Manager except the calling one, and wait for them."""
-        current = gevent.getcurrent()
-        others = [g for g in list(self.group) if g is not current]
-        if others:
-            gevent.killall(others, block=current is not self._hub)

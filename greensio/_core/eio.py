@@ -27,7 +27,6 @@ __all__ = [
     "TYPES",
     "UPGRADE",
     "Handshake",
-    "check_packet",
     "decode_payload",
     "encode_payload",
     "encoded_length",
@@ -124,14 +123,6 @@ def parse_handshake(data: str, loads: Callable[[str], Any] = json.loads) -> Hand
         ping_timeout=_duration(obj, "pingTimeout"),
         max_payload=max_payload,
     )
-
-
-def check_packet(packet: str) -> None:
-    """Raise ProtocolError unless *packet* starts with a known type character."""
-    if packet[:1] not in TYPES:
-        if not packet:
-            raise ProtocolError("empty Engine.IO packet")
-        raise ProtocolError(f"unknown Engine.IO packet type {packet[0]!r}")
 
 
 def decode_payload(body: str) -> list[str | bytes]:

@@ -23,7 +23,6 @@ from greensio._core.eio import (
     TYPES,
     UPGRADE,
     Handshake,
-    check_packet,
     decode_payload,
     encode_payload,
     encoded_length,
@@ -188,23 +187,6 @@ def test_handshake_loads_errors_become_protocol_error() -> None:
 def test_protocol_error_is_value_error() -> None:
     with pytest.raises(ValueError, match="JSON"):
         parse_handshake("nope")
-
-
-# ---------------------------------------------------------------- packets
-
-
-@pytest.mark.parametrize("packet", ["0", "0{}", "1", "2", "2probe", "3probe", "4", "4hello", "5", "6"])
-def test_check_packet_valid(packet: str) -> None:
-    check_packet(packet)
-
-
-@pytest.mark.parametrize(
-    ("packet", "match"),
-    [("", "empty"), ("7", "'7'"), ("a123", "'a'"), ("b", "'b'"), ("bAQID", "'b'"), (" 4", "' '"), ("\x1e", "type")],
-)
-def test_check_packet_invalid(packet: str, match: str) -> None:
-    with pytest.raises(ProtocolError, match=match):
-        check_packet(packet)
 
 
 # ---------------------------------------------------------------- polling payload
