@@ -3,8 +3,10 @@
 Jobs wait in one FIFO queue. A worker greenlet takes a job; before running it,
 if more jobs wait and no worker is idle, it starts a standby worker, so a job
 that blocks never holds up the next one. Workers that find the queue empty
-stay as one idle worker (the others end), so a steady stream costs no spawns.
-With ``concurrency`` N, at most N workers exist; the rest wait in the queue.
+stay as one idle worker (the others end), so a steady stream costs no spawns;
+the idle worker ends after ``linger`` seconds without a job, so an idle
+connection holds no handler greenlet. With ``concurrency`` N, at most N workers
+exist; the rest wait in the queue.
 """
 from __future__ import annotations
 
@@ -14,24 +16,26 @@ from typing import Any, Callable, Deque, Optional
 
 import gevent
 from gevent.event import Event
-from gevent.pool import Group
 
 __all__ = ["Dispatcher"]
 
 log = logging.getLogger("greensio")
 Job = tuple[Callable[..., Any], tuple[Any, ...]]
+Spawn = Callable[[Callable[[], None]], gevent.Greenlet]
+LINGER = 0.5  # seconds an idle worker waits for the next job before it ends
 
 
 class Dispatcher:
     """Handler greenlets for one Manager."""
 
-    __slots__ = ("_group", "_limit", "_jobs", "_workers", "_idle", "_starting", "_wake", "_closed")
+    __slots__ = ("_spawn", "_limit", "_linger", "_jobs", "_workers", "_idle", "_starting", "_wake", "_closed")
 
-    def __init__(self, group: Group, concurrency: Optional[int] = None) -> None:
+    def __init__(self, spawn: Spawn, concurrency: Optional[int] = None, linger: float = LINGER) -> None:
         if concurrency is not None and concurrency < 1:
             raise ValueError("handler_concurrency must be None or at least 1")
-        self._group = group
+        self._spawn = spawn
         self._limit = concurrency
+        self._linger = linger
         self._jobs: Deque[Job] = deque()
         self._workers: set[gevent.Greenlet] = set()
         self._idle = 0
@@ -50,7 +54,7 @@ class Dispatcher:
     def _maybe_spawn(self) -> None:
         if self._limit is None or len(self._workers) < self._limit:
             self._starting += 1
-            worker = self._group.spawn(self._work)
+            worker = self._spawn(self._work)
             self._workers.add(worker)
             worker.link(self._workers.discard)
 
@@ -64,9 +68,11 @@ class Dispatcher:
                 self._idle += 1
                 try:
                     self._wake.clear()
-                    self._wake.wait()
+                    woken = self._wake.wait(self._linger)
                 finally:
                     self._idle -= 1
+                if not woken and not jobs:
+                    return
                 continue
             fn, args = jobs.popleft()
             if jobs and not self._idle and not self._starting:

@@ -60,13 +60,20 @@ class Manager:
     ``reconnect_failed()``.
     """
 
+    __slots__ = (
+        "__weakref__", "_backoff", "_close_reason", "_closing", "_cookies", "_counters", "_decoder_class",
+        "_dispatch", "_encoder", "_engine", "_epoch", "_events", "_flush_scheduled", "_forked", "_hub_loop", "_key",
+        "_loop", "_nsps", "_out", "_params", "_ping_at", "_proxy", "_reconnecting", "_runner", "_skip_reconnect",
+        "_ssl_context", "_target", "_transport", "_upgrader", "_upgrading", "_writer", "observer", "options",
+    )
+
     def __init__(self, url: str = "http://localhost", **options: Any) -> None:
         self._target: Target = parse_url(url)
         self.options = ManagerOptions(**options)
         self._forked = False  # set in a forked child by the at-fork hook (no getpid() per emit)
         self._events = Emitter()
         self._runner = Runner(self._on_deadline)
-        self._dispatch = Dispatcher(self._runner.group, self.options.handler_concurrency)
+        self._dispatch = Dispatcher(self._runner.spawn, self.options.handler_concurrency)
         self._encoder, self._decoder_class = _parser(self.options.parser, self.options.json)
         self._counters = Counters()
         self._ping_at = 0.0  # when the PING whose PONG is queued was read
@@ -562,7 +569,7 @@ class Manager:
             self._transport.abandon()
         self._runner.disarm()
         current = gevent.getcurrent()
-        for greenlet in list(self._runner.group):
+        for greenlet in list(self._runner.greenlets):
             if greenlet is not current:
                 greenlet.kill(block=False)
 
@@ -601,7 +608,7 @@ class Manager:
             self._fire("close", "forced close")
         # Handlers still run on the old dispatcher; one may reopen a socket (JS allows
         # connect() from a disconnect handler): the new connection gets a new dispatcher.
-        dispatch, self._dispatch = self._dispatch, Dispatcher(self._runner.group, self.options.handler_concurrency)
+        dispatch, self._dispatch = self._dispatch, Dispatcher(self._runner.spawn, self.options.handler_concurrency)
         self._ensure_running()
         dispatch.close(FLUSH_TIMEOUT, stop_waiting=self._has_active)
 
@@ -618,16 +625,34 @@ def _proxy_for(target: Target, proxy: Optional[str], trust_env: bool) -> Optiona
     return parse_proxy(url)
 
 
+# Encoders keep state during a call, so they are shared per hub (per thread), not per process:
+# hub -> {(parser, id(json module)): (json module, encoder)}
+_encoders: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], tuple[Any, Any]]] = weakref.WeakKeyDictionary()
+
+
 def _parser(name: str, json_module: Any) -> tuple[Any, Any]:
-    """The encoder and the decoder class of the ``parser`` option."""
+    """The encoder (shared by the Managers of this thread) and the decoder class of ``parser``."""
+    shared = _encoders.setdefault(gevent.get_hub(), {})
+    key = (name, id(json_module))
+    entry = shared.get(key)
+    if entry is None or entry[0] is not json_module:
+        entry = shared[key] = (json_module, _new_encoder(name, json_module))
+    if name == "msgpack":
+        from ._core.msgpack_codec import MsgpackDecoder
+
+        return entry[1], MsgpackDecoder
+    return entry[1], sio.Decoder
+
+
+def _new_encoder(name: str, json_module: Any) -> Any:
     if name == "msgpack":
         from ._core import msgpack_codec
 
         try:
-            return msgpack_codec.MsgpackEncoder(), msgpack_codec.MsgpackDecoder
+            return msgpack_codec.MsgpackEncoder()
         except ImportError as exc:
             raise ImportError("parser='msgpack' needs the msgpack package: pip install greensio[msgpack]") from exc
-    return sio.Encoder(json_module.dumps), sio.Decoder
+    return sio.Encoder(json_module.dumps)
 
 
 def manager_for(url: str, target_key: tuple[str, str, int, str], namespace: str, options: dict[str, Any]) -> Manager:

@@ -1,4 +1,4 @@
-"""The owner of every greenlet and timer a Manager starts: one Group, one watchdog timer."""
+"""The owner of every greenlet and timer a Manager starts: one set of greenlets, one watchdog timer."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,6 @@ import time
 from typing import Any, Callable
 
 import gevent
-from gevent.pool import Group
 
 __all__ = ["Runner", "monotonic"]
 
@@ -14,16 +13,16 @@ monotonic = time.monotonic
 
 
 class Runner:
-    """Spawns a Manager's greenlets into one Group and runs one deadline timer.
+    """Spawns a Manager's greenlets, keeps the live ones in ``greenlets``, and runs one deadline timer.
 
     The timer is a hub timer, not a greenlet: it fires ``on_deadline(now)`` at
     the earliest deadline it was armed for, and the callback re-arms it.
     """
 
-    __slots__ = ("group", "_hub", "_timer", "_armed_at", "_on_deadline")
+    __slots__ = ("greenlets", "_hub", "_timer", "_armed_at", "_on_deadline")
 
     def __init__(self, on_deadline: Callable[[float], None]) -> None:
-        self.group = Group()
+        self.greenlets: set[gevent.Greenlet] = set()
         self._hub = gevent.get_hub()
         self._timer: Any = None
         self._armed_at = math.inf
@@ -31,7 +30,11 @@ class Runner:
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> gevent.Greenlet:
         """Start ``fn(*args)`` in a greenlet of this Manager."""
-        return self.group.spawn(fn, *args)
+        greenlet = gevent.Greenlet(fn, *args)
+        self.greenlets.add(greenlet)
+        greenlet.rawlink(self.greenlets.discard)
+        greenlet.start()
+        return greenlet
 
     def arm(self, deadline: float) -> None:
         """Make sure the timer fires no later than ``deadline`` (monotonic seconds)."""

@@ -309,6 +309,10 @@ def check_event_data(data: Any) -> None:
         raise ProtocolError("invalid payload: event name must be a string or number")
 
 
+# Shared like json.loads' own decoder: it keeps no state between calls.
+_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, json.JSONDecoder()).scan_once
+
+
 class Decoder:
     """Decode Socket.IO packets; reassembles binary packets from their attachments."""
 
@@ -319,9 +323,7 @@ class Decoder:
         self.max_attachments = max_attachments
         self._loads = loads
         # json.loads' own scanner, called directly: same result, much less overhead.
-        self._scan: Callable[[str, int], tuple[Any, int]] | None = (
-            cast(Any, json.JSONDecoder()).scan_once if loads is json.loads else None
-        )
+        self._scan: Callable[[str, int], tuple[Any, int]] | None = _SCAN if loads is json.loads else None
         self._pending: Packet | None = None
         self._buffers: list[bytes] = []
         self._expected = 0

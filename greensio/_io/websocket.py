@@ -31,7 +31,10 @@ _pack_64 = struct.Struct("!BBQ").pack
 
 
 class _MaskKeys:
-    """Unpredictable 4-byte masking keys (RFC 6455 §5.3), drawn from os.urandom in bulk."""
+    """Unpredictable 4-byte masking keys (RFC 6455 §5.3), drawn from os.urandom in bulk.
+
+    One pool serves every connection of the process.
+    """
 
     __slots__ = ("_pool", "_pos")
 
@@ -42,10 +45,15 @@ class _MaskKeys:
     def next(self) -> bytes:
         pos = self._pos
         if pos >= len(self._pool):
-            self._pool = os.urandom(256)
+            self._pool = os.urandom(4096)
             pos = 0
         self._pos = pos + 4
         return self._pool[pos:pos + 4]
+
+
+_keys = _MaskKeys()
+if hasattr(os, "register_at_fork"):  # a forked child draws keys of its own
+    os.register_at_fork(after_in_child=_keys.__init__)
 
 
 def _mask(key: bytes, data: bytes) -> bytes:
@@ -186,7 +194,6 @@ class WebSocketTransport:
         self._can_try = not isinstance(sock, ssl.SSLSocket)
         self.bytes_out = 0
         self._reader = FrameReader(max_message)
-        self._keys = _MaskKeys()
         self._write_lock = Semaphore()
         self._closed = False
         self.bytes_in = 0
@@ -262,14 +269,14 @@ class WebSocketTransport:
                 found = True
                 opcode, payload = item
                 if opcode == OP_PING:
-                    self._send_frames([encode_frame(OP_PONG, payload, self._keys.next())])
+                    self._send_frames([encode_frame(OP_PONG, payload, _keys.next())])
                 elif opcode == OP_CLOSE:
                     self._send_close()
                     raise TransportClosed("transport close", "the server closed the WebSocket")
         return found
 
     def _frame(self, packets: Sequence[Packet]) -> bytes:
-        keys = self._keys
+        keys = _keys
         frames = []
         for packet in packets:
             if isinstance(packet, str):
@@ -309,7 +316,7 @@ class WebSocketTransport:
 
     def _send_close(self) -> None:
         try:
-            self._send_frames([encode_frame(OP_CLOSE, b"\x03\xe8", self._keys.next())])
+            self._send_frames([encode_frame(OP_CLOSE, b"\x03\xe8", _keys.next())])
         except TransportClosed:
             pass
 

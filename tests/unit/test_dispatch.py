@@ -45,11 +45,11 @@ def yielding_job(log: list[tuple[str, int]], i: int, done: Optional[Event] = Non
 @pytest.mark.parametrize("concurrency", [0, -1])
 def test_concurrency_must_be_positive(group: Group, concurrency: int) -> None:
     with pytest.raises(ValueError):
-        Dispatcher(group, concurrency)
+        Dispatcher(group.spawn, concurrency)
 
 
 def test_nothing_runs_before_a_submit(group: Group) -> None:
-    d = Dispatcher(group)
+    d = Dispatcher(group.spawn)
     assert len(group) == 0
     assert d.pending == 0
 
@@ -59,7 +59,7 @@ def test_nothing_runs_before_a_submit(group: Group) -> None:
 
 @pytest.mark.parametrize("concurrency", [None, 1, 2, 5])
 def test_jobs_start_in_submission_order(group: Group, concurrency: Optional[int]) -> None:
-    d = Dispatcher(group, concurrency)
+    d = Dispatcher(group.spawn, concurrency)
     started: list[int] = []
     done = Event()
     for i in range(20):
@@ -71,7 +71,7 @@ def test_jobs_start_in_submission_order(group: Group, concurrency: Optional[int]
 
 
 def test_arguments_are_passed(group: Group) -> None:
-    d = Dispatcher(group)
+    d = Dispatcher(group.spawn)
     got: list[tuple[Any, ...]] = []
     done = Event()
 
@@ -85,7 +85,7 @@ def test_arguments_are_passed(group: Group) -> None:
 
 
 def test_a_blocking_job_does_not_hold_up_later_ones(group: Group) -> None:
-    d = Dispatcher(group, None)
+    d = Dispatcher(group.spawn, None)
     gate, a_started, a_done, b_done, c_done = Event(), Event(), Event(), Event(), Event()
 
     def blocking() -> None:
@@ -105,7 +105,7 @@ def test_a_blocking_job_does_not_hold_up_later_ones(group: Group) -> None:
 
 
 def test_many_blocking_jobs_all_run_at_once_without_a_limit(group: Group) -> None:
-    d = Dispatcher(group, None)
+    d = Dispatcher(group.spawn, None)
     gate = Event()
     all_started = Event()
     running: list[int] = []
@@ -125,7 +125,7 @@ def test_many_blocking_jobs_all_run_at_once_without_a_limit(group: Group) -> Non
 
 def test_without_a_limit_handlers_interleave(group: Group) -> None:
     # the control for the sequential test below: yielding jobs do overlap
-    d = Dispatcher(group, None)
+    d = Dispatcher(group.spawn, None)
     log: list[tuple[str, int]] = []
     done = [Event() for _ in range(3)]
     for i in range(3):
@@ -135,7 +135,7 @@ def test_without_a_limit_handlers_interleave(group: Group) -> None:
 
 
 def test_concurrency_one_runs_jobs_one_after_another(group: Group) -> None:
-    d = Dispatcher(group, 1)
+    d = Dispatcher(group.spawn, 1)
     gate, first_started = Event(), Event()
     log: list[tuple[str, int]] = []
 
@@ -159,7 +159,7 @@ def test_concurrency_one_runs_jobs_one_after_another(group: Group) -> None:
 
 
 def test_concurrency_bounds_concurrent_jobs(group: Group) -> None:
-    d = Dispatcher(group, 2)
+    d = Dispatcher(group.spawn, 2)
     n = 6
     gates = [Event() for _ in range(n)]
     started = [Event() for _ in range(n)]
@@ -200,7 +200,7 @@ def test_concurrency_bounds_concurrent_jobs(group: Group) -> None:
 def test_a_raising_job_is_logged_and_later_jobs_run(
     group: Group, caplog: pytest.LogCaptureFixture, concurrency: Optional[int]
 ) -> None:
-    d = Dispatcher(group, concurrency)
+    d = Dispatcher(group.spawn, concurrency)
     done = Event()
     ran: list[int] = []
 
@@ -243,7 +243,7 @@ def test_call_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.mark.parametrize("concurrency", [None, 1, 4])
 def test_a_steady_stream_reuses_workers(group: Group, concurrency: Optional[int]) -> None:
-    d = Dispatcher(group, concurrency)
+    d = Dispatcher(group.spawn, concurrency)
     sizes: list[int] = []
     def job(done: Event) -> None:
         sizes.append(len(group))
@@ -258,8 +258,20 @@ def test_a_steady_stream_reuses_workers(group: Group, concurrency: Optional[int]
     assert len(group) >= 1  # one idle worker stays for the next job
 
 
+def test_the_idle_worker_ends_after_the_linger_and_a_new_one_takes_the_next_job(group: Group) -> None:
+    d = Dispatcher(group.spawn, linger=0.01)
+    done = Event()
+    d.submit(done.set)
+    assert done.wait(timeout=WAIT)
+    assert group.join(timeout=WAIT) is True  # the idle worker ended by itself
+    assert len(group) == 0
+    again = Event()
+    d.submit(again.set)
+    assert again.wait(timeout=WAIT)
+
+
 def test_a_burst_with_concurrency_one_uses_one_worker(group: Group) -> None:
-    d = Dispatcher(group, 1)
+    d = Dispatcher(group.spawn, 1)
     sizes: list[int] = []
     done = Event()
     for _ in range(100):
@@ -273,7 +285,7 @@ def test_a_burst_with_concurrency_one_uses_one_worker(group: Group) -> None:
 
 @pytest.mark.parametrize("warm", [False, True])
 def test_a_burst_of_non_blocking_jobs_uses_at_most_two_workers(group: Group, warm: bool) -> None:
-    d = Dispatcher(group, None)
+    d = Dispatcher(group.spawn, None)
     if warm:
         warmed = Event()
         d.submit(warmed.set)
@@ -302,7 +314,7 @@ def live(group: Group) -> list[gevent.Greenlet]:
 
 @pytest.mark.parametrize("concurrency", [None, 1, 3])
 def test_close_runs_what_was_queued_then_leaves_no_greenlet(group: Group, concurrency: Optional[int]) -> None:
-    d = Dispatcher(group, concurrency)
+    d = Dispatcher(group.spawn, concurrency)
     ran: list[int] = []
     for i in range(10):
         d.submit(ran.append, i)
@@ -315,7 +327,7 @@ def test_close_runs_what_was_queued_then_leaves_no_greenlet(group: Group, concur
 
 
 def test_close_runs_queued_jobs_behind_a_busy_one(group: Group) -> None:
-    d = Dispatcher(group, 1)
+    d = Dispatcher(group.spawn, 1)
     gate, started = Event(), Event()
     ran: list[int] = []
 
@@ -337,7 +349,7 @@ def test_close_runs_queued_jobs_behind_a_busy_one(group: Group) -> None:
 
 
 def test_close_ends_an_idle_worker(group: Group) -> None:
-    d = Dispatcher(group)
+    d = Dispatcher(group.spawn)
     done = Event()
     d.submit(done.set)
     assert done.wait(timeout=WAIT)
@@ -349,13 +361,13 @@ def test_close_ends_an_idle_worker(group: Group) -> None:
 
 
 def test_close_without_workers(group: Group) -> None:
-    d = Dispatcher(group)
+    d = Dispatcher(group.spawn)
     d.close(WAIT)
     assert len(group) == 0
 
 
 def test_close_kills_a_job_still_busy_after_the_timeout(group: Group) -> None:
-    d = Dispatcher(group)
+    d = Dispatcher(group.spawn)
     never = Event()
     started, unwound = Event(), Event()
 
@@ -376,7 +388,7 @@ def test_close_kills_a_job_still_busy_after_the_timeout(group: Group) -> None:
 
 
 def test_close_kills_every_busy_worker_after_the_timeout(group: Group) -> None:
-    d = Dispatcher(group)
+    d = Dispatcher(group.spawn)
     warmed = Event()
     d.submit(warmed.set)
     assert warmed.wait(timeout=WAIT)  # one idle worker now
@@ -388,7 +400,7 @@ def test_close_kills_every_busy_worker_after_the_timeout(group: Group) -> None:
 
 
 def test_close_from_a_worker_does_not_wait_for_itself(group: Group) -> None:
-    d = Dispatcher(group, 1)
+    d = Dispatcher(group.spawn, 1)
     returned = Event()
     ran: list[str] = []
 
