@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import urllib.request
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union, cast
 
 import gevent
 
@@ -63,8 +64,9 @@ class Manager:
     __slots__ = (
         "__weakref__", "_backoff", "_close_reason", "_closing", "_cookies", "_counters", "_decoder_class",
         "_dispatch", "_encoder", "_engine", "_epoch", "_events", "_flush_scheduled", "_forked", "_hub_loop", "_key",
-        "_loop", "_nsps", "_out", "_params", "_ping_at", "_proxy", "_reconnecting", "_runner", "_skip_reconnect",
-        "_ssl_context", "_target", "_transport", "_upgrader", "_upgrading", "_writer", "observer", "options",
+        "_loop", "_nsps", "_out", "_packet_size", "_params", "_ping_at", "_proxy", "_reconnecting", "_runner",
+        "_skip_reconnect", "_ssl_context", "_target", "_transport", "_upgrader", "_upgrading", "_writer", "observer",
+        "options",
     )
 
     def __init__(self, url: str = "http://localhost", **options: Any) -> None:
@@ -77,6 +79,7 @@ class Manager:
         self._encoder, self._decoder_class = _parser(self.options.parser, self.options.json)
         self._counters = Counters()
         self._ping_at = 0.0  # when the PING whose PONG is queued was read
+        self._packet_size = 0  # of the Socket.IO packet being read, attachments included
         self.observer = self.options.observer
         self._backoff = Backoff(
             self.options.reconnection_delay, self.options.reconnection_delay_max, self.options.randomization_factor
@@ -176,13 +179,16 @@ class Manager:
 
     def _ensure_running(self) -> None:
         """Start the connection loop if a socket wants a connection and none is running."""
-        if self._loop is None and not self._closing and self._has_active():
+        if self._loop is None and self._engine is None and not self._closing and self._has_active():
             self._skip_reconnect = False
             self._loop = self._runner.spawn(self._run)
 
     def _remove(self, socket: Socket) -> None:
         if not any(s.active for s in self._nsps.values()):
-            self._close()
+            if gevent.getcurrent() is self._runner.hub:  # a packet read in the hub: closing waits
+                self._runner.spawn(self._close)
+            else:
+                self._close()
 
     def _write(self, frames: Sequence[Union[str, bytes]]) -> None:
         """Queue one packet's frames (never blocks); they go out in order, contiguously.
@@ -242,27 +248,34 @@ class Manager:
 
     # -- the connection loop -----------------------------------------------------
 
-    def _run(self) -> None:
-        """Connect, read until the connection ends, reconnect with backoff; repeat."""
+    def _run(self, closed: Optional[str] = None) -> None:
+        """Connect, read until the connection ends, reconnect with backoff; repeat.
+
+        While a connection is read in hub callbacks (``_watched``) no loop runs: its
+        end starts a new one with ``closed``, the reason.
+        """
         epoch = self._epoch  # _close() moves it on: this loop then ends without a word
         current = gevent.getcurrent()
         try:
             while not self._skip_reconnect:
-                try:
-                    transport, engine, first = self._open()
-                except ConnectionError as err:
-                    if epoch != self._epoch:
-                        return
-                    self._on_open_failed(err)
-                else:
-                    if epoch != self._epoch:
-                        transport.close()
-                        return
-                    self._on_open(transport, engine)
-                    reason = self._read_loop(transport, engine, first)
-                    if epoch != self._epoch:
-                        return
-                    self._on_close(reason)
+                if closed is None:
+                    try:
+                        transport, engine, first = self._open()
+                    except ConnectionError as err:
+                        if epoch != self._epoch:
+                            return
+                        self._on_open_failed(err)
+                    else:
+                        if epoch != self._epoch:
+                            transport.close()
+                            return
+                        self._on_open(transport, engine)
+                        closed = self._read_loop(transport, engine, first)
+                        if closed is None or epoch != self._epoch:
+                            return
+                if closed is not None:
+                    self._on_close(closed)
+                    closed = None
                 if self._skip_reconnect or not self._has_active():
                     break
                 if not self.options.reconnection:
@@ -429,73 +442,127 @@ class Manager:
             if socket.active:
                 socket._on_open()
 
-    def _read_loop(self, transport: Transport, engine: EngineState, first: list[Union[str, bytes]]) -> str:
-        """Feed packets to the core until the connection ends; return the close reason."""
+    def _read_loop(self, transport: Transport, engine: EngineState, first: list[Union[str, bytes]]) -> Optional[str]:
+        """Feed packets to the core until the connection ends; return the close reason.
+
+        None: the transport reads in hub callbacks from now on (``_watched``).
+        """
         decoder = self._decoder_class(self.options.json.loads, self.options.max_attachments)
+        self._packet_size = 0
         packets = first
+        watching = False
         try:
             while True:
                 try:
-                    return self._read_from(transport, engine, decoder, packets)
+                    watching = self._read_from(transport, engine, decoder, packets)
+                    return None if watching else self._close_reason
                 except TransportClosed as exc:
                     upgraded = self._transport
                     if upgraded is None or upgraded is transport or self._close_reason is not None:
                         return self._close_reason or exc.reason
                     self._count_bytes(transport)  # polling ended by the upgrade: go on with the WebSocket
                     transport, packets = upgraded, []
-                except EngineClosed:
-                    return self._close_reason or "transport close"
-                except ProtocolError as exc:
-                    log.warning("closing the connection to %s: %s", self._target.host, exc)
-                    self._fire("error", exc)
-                    return "parse error"
+                except (EngineClosed, ProtocolError) as exc:
+                    return self._read_failed(exc)
         finally:
-            self._close_reason = self._close_reason or "closed"
-            transport.close()
-            self._count_bytes(transport)
+            if not watching:
+                self._close_reason = self._close_reason or "closed"
+                transport.close()
+                self._count_bytes(transport)
+
+    def _read_failed(self, exc: Union[EngineClosed, ProtocolError]) -> str:
+        """The close reason for what reading a packet raised."""
+        if isinstance(exc, EngineClosed):
+            return self._close_reason or "transport close"
+        log.warning("closing the connection to %s: %s", self._target.host, exc)
+        self._fire("error", exc)
+        return "parse error"
 
     def _count_bytes(self, transport: Transport) -> None:
         self._counters.bytes_received += transport.bytes_in
         self._counters.bytes_sent += transport.bytes_out
 
-    def _read_from(self, transport: Transport, engine: EngineState, decoder: Any, packets: list[Any]) -> str:
-        """Feed what one transport reads to the core; return the close reason."""
-        nsps = self._nsps
-        counters = self._counters
-        handled = 0
-        size = 0  # of the Socket.IO packet being decoded, attachments included
+    def _read_from(self, transport: Transport, engine: EngineState, decoder: Any, packets: list[Any]) -> bool:
+        """Feed what one transport reads to the core until the connection ends (False), or
+        until the transport reads in hub callbacks (True)."""
+        watch = getattr(transport, "watch", None)
+        budget = YIELD_EVERY
         while True:
-            now = monotonic()
-            counters.packets_received += len(packets)
-            for packet in packets:
-                if isinstance(packet, str):
-                    if packet[:1] == "4":
-                        size += len(packet) - 1
-                        pkt = decoder.feed_text(packet[1:])
-                    else:
-                        engine.receive(packet, now)
-                        if engine.outbox:
-                            self._ping_at = now
-                            self._write(engine.outbox)
-                            engine.outbox.clear()
-                            self._arm(engine.deadline)
-                            self._fire("ping")
-                        continue
-                else:
-                    size += len(packet)
-                    pkt = decoder.feed_binary(packet)
-                if pkt is not None:
-                    socket = nsps.get(pkt.nsp)
-                    if socket is not None and socket.active:
-                        socket._on_packet(pkt, size)
-                    size = 0
-                handled += 1
-                if handled >= YIELD_EVERY:
-                    handled = 0
+            start, count = 0, len(packets)
+            while start < count:
+                stop = min(count, start + budget)
+                self._feed(engine, decoder, packets, start, stop)
+                budget -= stop - start
+                start = stop
+                if not budget:
+                    budget = YIELD_EVERY
                     gevent.sleep(0)
             if self._close_reason is not None:
-                return self._close_reason
+                return False
+            if watch is not None:
+                if watch(functools.partial(self._watched, transport, engine, decoder),
+                         functools.partial(self._watch_closed, self._epoch, transport)):
+                    return True
+                watch = None
             packets = transport.read()
+
+    def _watched(
+        self, transport: Any, engine: EngineState, decoder: Any, packets: list[Any], start: int = 0
+    ) -> None:
+        """Hub callback: feed what a read brought, YIELD_EVERY packets per turn of the hub."""
+        stop = min(len(packets), start + YIELD_EVERY)
+        try:
+            self._feed(engine, decoder, packets, start, stop)
+        except (EngineClosed, ProtocolError) as exc:
+            self._abort(self._read_failed(exc))
+            return
+        if stop < len(packets) and self._close_reason is None:
+            transport.pause_reading()
+            self._hub_loop.run_callback(self._watched_rest, transport, engine, decoder, packets, stop)
+
+    def _watched_rest(self, transport: Any, engine: EngineState, decoder: Any, packets: list[Any], start: int) -> None:
+        if self._close_reason is None and self._transport is transport:
+            cast(WebSocketTransport, transport).resume_reading()
+            self._watched(transport, engine, decoder, packets, start)
+
+    def _watch_closed(self, epoch: int, transport: Transport, reason: str) -> None:
+        """The connection read in hub callbacks ended: a new loop handles the close and reconnects."""
+        self._count_bytes(transport)
+        if epoch != self._epoch or self._loop is not None:
+            return  # _close() ended it
+        self._close_reason = reason = self._close_reason or reason
+        self._loop = self._runner.spawn(self._run, reason)
+
+    def _feed(self, engine: EngineState, decoder: Any, packets: list[Any], start: int, stop: int) -> None:
+        """Hand ``packets[start:stop]`` to the core (never blocks)."""
+        nsps = self._nsps
+        now = monotonic()
+        size = self._packet_size
+        self._counters.packets_received += stop - start
+        for i in range(start, stop):
+            packet = packets[i]
+            if isinstance(packet, str):
+                if packet[:1] == "4":
+                    size += len(packet) - 1
+                    pkt = decoder.feed_text(packet[1:])
+                else:
+                    engine.receive(packet, now)
+                    if engine.outbox:
+                        self._ping_at = now
+                        self._write(engine.outbox)
+                        engine.outbox.clear()
+                        self._arm(engine.deadline)
+                        self._fire("ping")
+                    continue
+            else:
+                size += len(packet)
+                pkt = decoder.feed_binary(packet)
+            if pkt is not None:
+                socket = nsps.get(pkt.nsp)
+                if socket is not None and socket.active:
+                    socket._on_packet(pkt, size)
+                size = 0
+        self._packet_size = size
 
     def _write_loop(self, transport: Transport) -> None:
         """Writer greenlet: blocking writes until the queue is empty, then it ends."""

@@ -19,11 +19,11 @@ class Runner:
     the earliest deadline it was armed for, and the callback re-arms it.
     """
 
-    __slots__ = ("greenlets", "_hub", "_timer", "_armed_at", "_on_deadline")
+    __slots__ = ("greenlets", "hub", "_timer", "_armed_at", "_on_deadline")
 
     def __init__(self, on_deadline: Callable[[float], None]) -> None:
         self.greenlets: set[gevent.Greenlet] = set()
-        self._hub = gevent.get_hub()
+        self.hub = gevent.get_hub()
         self._timer: Any = None
         self._armed_at = math.inf
         self._on_deadline = on_deadline
@@ -44,7 +44,7 @@ class Runner:
             self._timer.close()
         self._armed_at = deadline
         # libev's loop clock may lag monotonic() by a few ms; _fire re-arms if early.
-        self._timer = self._hub.loop.timer(max(0.0, deadline - monotonic()) + 0.001)
+        self._timer = self.hub.loop.timer(max(0.0, deadline - monotonic()) + 0.001)
         self._timer.start(self._fire)
 
     def _fire(self) -> None:
@@ -55,7 +55,7 @@ class Runner:
 
     def run_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` soon in the hub of this Manager's thread (callable from any thread)."""
-        self._hub.loop.run_callback_threadsafe(fn, *args)
+        self.hub.loop.run_callback_threadsafe(fn, *args)
 
     def disarm(self) -> None:
         """Stop the timer."""

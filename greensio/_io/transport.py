@@ -18,7 +18,7 @@ class TransportClosed(Exception):
 
 
 class Transport(Protocol):
-    """A connected Engine.IO transport, driven by one reader and one writer greenlet."""
+    """A connected Engine.IO transport, driven by a reader and a writer greenlet or hub callbacks."""
 
     name: str
     bytes_in: int
@@ -27,7 +27,12 @@ class Transport(Protocol):
     """Bytes written so far."""
 
     def read(self) -> list[Packet]:
-        """Block until at least one packet arrived; raise TransportClosed at the end."""
+        """Block until at least one packet arrived; raise TransportClosed at the end.
+
+        A transport that can read without a greenlet also offers
+        ``watch(on_packets, on_closed) -> bool`` (read in hub callbacks from now
+        on) with ``pause_reading()`` and ``resume_reading()``.
+        """
 
     def write(self, packets: Sequence[Packet]) -> None:
         """Send packets in order (after anything ``try_write`` kept), as few writes as possible.

@@ -4,14 +4,20 @@ websocket-client is given a socket opened with gevent, so the handshake is
 cooperative even without monkey patching. After it, frames are read with one
 ``recv`` per many frames and written with one ``sendall`` per batch: its own
 per-frame path costs two or three ``recv`` calls and a pure-Python UTF-8 check.
+
+Over plain TCP, ``watch()`` reads in hub callbacks instead of a reader
+greenlet: a connection that is only waiting costs no greenlet, and a message
+costs no greenlet switch. Each read lands in one receive buffer per hub.
 """
 from __future__ import annotations
 
 import os
 import ssl
 import struct
-from typing import Any, Mapping, MutableMapping, Optional, Sequence
+import weakref
+from typing import Any, Callable, Mapping, MutableMapping, Optional, Sequence
 
+import gevent
 import websocket
 from gevent.lock import Semaphore
 
@@ -42,6 +48,10 @@ class _MaskKeys:
         self._pool = b""
         self._pos = 0
 
+    def reset(self) -> None:
+        """Draw new keys from here on (in a forked child)."""
+        self._pool = b""
+
     def next(self) -> bytes:
         pos = self._pos
         if pos >= len(self._pool):
@@ -53,7 +63,20 @@ class _MaskKeys:
 
 _keys = _MaskKeys()
 if hasattr(os, "register_at_fork"):  # a forked child draws keys of its own
-    os.register_at_fork(after_in_child=_keys.__init__)
+    os.register_at_fork(after_in_child=_keys.reset)
+
+
+# hub -> (buffer, view): watched reads of one thread land in one buffer (one read at a time
+# per hub; a thread's hub is its own, and recv_into releases the GIL)
+_recv_buffers: weakref.WeakKeyDictionary[Any, tuple[bytearray, memoryview]] = weakref.WeakKeyDictionary()
+
+
+def _recv_buffer(hub: Any) -> tuple[bytearray, memoryview]:
+    found = _recv_buffers.get(hub)
+    if found is None:
+        buffer = bytearray(RECV_SIZE)
+        found = _recv_buffers[hub] = (buffer, memoryview(buffer))
+    return found
 
 
 def _mask(key: bytes, data: bytes) -> bytes:
@@ -197,6 +220,9 @@ class WebSocketTransport:
         self._write_lock = Semaphore()
         self._closed = False
         self.bytes_in = 0
+        self._watcher: Any = None  # the io watcher while reading in hub callbacks (watch())
+        self._on_packets: Optional[Callable[[list[Packet]], None]] = None
+        self._on_closed: Optional[Callable[[str], None]] = None
 
     @classmethod
     def open(
@@ -262,18 +288,85 @@ class WebSocketTransport:
                 if packets:
                     return packets  # type: ignore[return-value]
 
-    def _control(self, items: list[object]) -> bool:
+    def watch(self, on_packets: Callable[[list[Packet]], None], on_closed: Callable[[str], None]) -> bool:
+        """Read in hub callbacks from now on; False (nothing changed) over TLS.
+
+        ``on_packets(packets)`` is called from the hub for what each read
+        brings; ``on_closed(reason)`` once, when the connection ends or
+        ``close()`` is called. Both must not block.
+        """
+        if not self._can_try or self._closed:
+            return False
+        raw = self._sock._sock  # type: ignore[attr-defined]  # gevent's socket wraps the real one
+        hub = gevent.get_hub()
+        self._on_packets, self._on_closed = on_packets, on_closed
+        self._buffer, self._view = _recv_buffer(hub)
+        self._raw = raw
+        self._watcher = hub.loop.io(raw.fileno(), 1)
+        self._watcher.start(self._readable)
+        return True
+
+    def pause_reading(self) -> None:
+        """Stop reading until ``resume_reading()`` (watch mode)."""
+        if self._watcher is not None:
+            self._watcher.stop()
+
+    def resume_reading(self) -> None:
+        if self._watcher is not None and self._on_closed is not None:
+            self._watcher.start(self._readable)
+
+    def _readable(self) -> None:
+        try:
+            n = self._raw.recv_into(self._buffer)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._end("transport error")
+            return
+        if not n:
+            self._end("transport close")
+            return
+        self.bytes_in += n
+        try:
+            out = self._reader.feed(self._view[:n].tobytes())
+            if out and self._control(out, blocking=False):
+                out = [p for p in out if type(p) is not tuple]
+        except TransportClosed as exc:
+            self._end(exc.reason)
+            return
+        if out:
+            self._on_packets(out)  # type: ignore[arg-type,misc]
+
+    def _end(self, reason: str) -> None:
+        """Watch mode: the connection is over; tell the owner once."""
+        on_closed, self._on_closed = self._on_closed, None
+        self.close()
+        if on_closed is not None:
+            on_closed(reason)
+
+    def _control(self, items: list[object], blocking: bool = True) -> bool:
         found = False
         for item in items:
             if type(item) is tuple:
                 found = True
                 opcode, payload = item
                 if opcode == OP_PING:
-                    self._send_frames([encode_frame(OP_PONG, payload, _keys.next())])
+                    self._reply(encode_frame(OP_PONG, payload, _keys.next()), blocking)
                 elif opcode == OP_CLOSE:
-                    self._send_close()
+                    self._reply(encode_frame(OP_CLOSE, b"\x03\xe8", _keys.next()), blocking)
                     raise TransportClosed("transport close", "the server closed the WebSocket")
         return found
+
+    def _reply(self, frame: bytes, blocking: bool) -> None:
+        """Answer a control frame. From the hub it never waits: what the socket does not
+        take now leaves before the next write."""
+        try:
+            if blocking:
+                self._send_frames([frame])
+            else:
+                self._try_send(self._tail + frame)
+        except TransportClosed:
+            pass
 
     def _frame(self, packets: Sequence[Packet]) -> bytes:
         keys = _keys
@@ -288,7 +381,10 @@ class WebSocketTransport:
         return data
 
     def try_write(self, packets: Sequence[Packet]) -> bool:
-        data = self._tail + self._frame(packets)
+        return self._try_send(self._tail + self._frame(packets))
+
+    def _try_send(self, data: bytes) -> bool:
+        """Hand ``data`` (which includes the tail) to the kernel without waiting; keep the rest."""
         if not self._can_try or self._write_lock.locked():
             self._tail = data
             return False
@@ -314,28 +410,33 @@ class WebSocketTransport:
             except OSError as exc:
                 raise TransportClosed("transport error", str(exc)) from exc
 
-    def _send_close(self) -> None:
-        try:
-            self._send_frames([encode_frame(OP_CLOSE, b"\x03\xe8", _keys.next())])
-        except TransportClosed:
-            pass
-
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._stop_watching()
         try:
             self._sock.shutdown(2)  # type: ignore[attr-defined]
         except OSError:
             pass
         self._sock.close()  # type: ignore[attr-defined]
+        on_closed, self._on_closed = self._on_closed, None
+        if on_closed is not None:
+            on_closed("transport close")
+
+    def _stop_watching(self) -> None:
+        if self._watcher is not None:  # before the fd closes: libev must not watch a closed fd
+            self._watcher.close()
+            self._watcher = None
 
     def abandon(self) -> None:
         self._closed = True
+        self._on_closed = None
+        self._stop_watching()
         self._sock.close()  # type: ignore[attr-defined]
 
     def close_gracefully(self) -> None:
         """Send a WebSocket close frame, then close."""
         if not self._closed:
-            self._send_close()
+            self._reply(encode_frame(OP_CLOSE, b"\x03\xe8", _keys.next()), blocking=True)
         self.close()

@@ -363,6 +363,37 @@ def test_a_blocking_handler_does_not_stall_the_connection_or_later_events(server
         assert seen.wait(4) == [("start", 1), ("any", 2), ("end", 1), ("any", 1)]
 
 
+def test_a_flood_of_events_lets_handlers_run_every_few_dozen_packets(server):
+    # The reader hands the core at most YIELD_EVERY packets before other greenlets run, so the
+    # handler of event i runs before the reader got far past it, however many one read brought.
+    from greensio._manager import YIELD_EVERY
+
+    with connect(server.url) as sio:
+        base = sio.manager.stats.packets_received
+        lags = []
+        sio.on("burst", lambda i, _payload: lags.append(sio.manager.stats.packets_received - base - i))
+        done = Recorder()
+        sio.on("burst_done", done)
+        sio.emit("burst", 3000, 100)
+        done.wait(1)
+        assert len(lags) == 3000
+        assert max(lags) <= 2 * YIELD_EVERY
+
+
+@pytest.mark.skipif(TRANSPORTS[-1] != "websocket", reason="polling reads in a greenlet")
+def test_an_idle_connected_client_holds_no_greenlet(server):
+    connect(server.url).disconnect()  # warm up lazily created resources
+    greenlets = live_greenlets()
+    with connect(server.url) as sio:
+        sio.on("echo", lambda *a: None)
+        sio.emit("echo", 1)  # a handler greenlet, which ends once idle
+        assert sio.call("echo", "x", timeout=WAIT) == "x"
+        with gevent.Timeout(WAIT, AssertionError("greenlets still alive while idle")):
+            while live_greenlets() - greenlets:
+                gevent.sleep(0.05)  # polls for the idle handler worker to end (its linger is 0.5 s)
+        assert sio.call("echo", "still read", timeout=WAIT) == "still read"
+
+
 def test_a_handler_may_call_on_the_same_connection(server):
     with connect(server.url) as sio:
         results = Recorder()
