@@ -191,13 +191,25 @@ class _BufferedHandshakeSocket:
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
-        self.rest = b""
+        self._data = b""
+        self._pos = 0
+
+    @property
+    def rest(self) -> bytes:
+        return self._data[self._pos:]
 
     def recv(self, size: int) -> bytes:
-        if not self.rest:
-            self.rest = self._sock.recv(4096)
-        data, self.rest = self.rest[:size], self.rest[size:]
-        return data
+        pos = self._pos
+        if pos >= len(self._data):
+            self._data = self._sock.recv(4096)
+            pos = 0
+        self._pos = pos + size
+        return self._data[pos:pos + size]
+
+    def gettimeout(self) -> float:
+        # 0 takes websocket-client's direct recv()/send() path (no selector set up per byte);
+        # the gevent socket underneath still waits cooperatively.
+        return 0.0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
