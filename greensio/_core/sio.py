@@ -344,6 +344,15 @@ class Decoder:
         """Decode a text frame; None if a binary packet now awaits attachments."""
         if self._pending is not None:
             raise ProtocolError("got text data while reconstructing a binary packet")
+        scan = self._scan
+        if scan is not None and type(s) is str and s[:2] == "2[":  # the common case: EVENT on "/", no ack id
+            try:
+                data, end = scan(s, 1)
+            except (StopIteration, ValueError, RecursionError):
+                end = -1
+            if end == len(s):
+                check_event_data(data)
+                return Packet(EVENT, "/", data, None)
         try:
             n = len(s)
             if not n:
