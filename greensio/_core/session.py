@@ -58,7 +58,7 @@ class Session:
 
     __slots__ = (
         "nsp", "sid", "pid", "offset", "recovered", "connected",
-        "acks", "buffer", "held", "max_buffer", "_deadlines", "_next_id",
+        "acks", "buffer", "held", "max_buffer", "_deadlines", "_settled_in_heap", "_next_id",
     )
 
     def __init__(self, nsp: str, max_buffer: Optional[int] = None) -> None:
@@ -73,6 +73,7 @@ class Session:
         self.held: list[Any] = []
         self.max_buffer = max_buffer
         self._deadlines: list[AckSlot] = []
+        self._settled_in_heap = 0  # done slots still in _deadlines (popped lazily, or compacted)
         self._next_id = 0
 
     # -- connecting -------------------------------------------------------
@@ -154,22 +155,42 @@ class Session:
         """The slot an incoming ACK settles, or None for an unknown id."""
         slot = self.acks.pop(ack_id, None)
         if slot is not None:
-            slot.done = True
+            self._settle(slot)
         return slot
 
     def discard(self, slot: AckSlot) -> None:
         """Forget a slot (its waiter went away)."""
-        slot.done = True
+        if not slot.done:
+            self._settle(slot)
         self.acks.pop(slot.id, None)
         if slot.entry is not None:
             self.buffer.remove(slot.entry)
             slot.entry = None
 
+    def _settle(self, slot: AckSlot) -> None:
+        slot.done = True
+        if slot.deadline == math.inf:
+            return
+        # A settled slot waits in the heap until its deadline; when they are most of the
+        # heap, drop them at once, so fast acks with long timeouts keep no memory.
+        self._settled_in_heap += 1
+        heap = self._deadlines
+        if self._settled_in_heap > 64 and 2 * self._settled_in_heap > len(heap):
+            heap[:] = [s for s in heap if not s.done]
+            heapq.heapify(heap)
+            self._settled_in_heap = 0
+
+    def _pop_deadline(self) -> AckSlot:
+        slot = heapq.heappop(self._deadlines)
+        if slot.done:
+            self._settled_in_heap -= 1
+        return slot
+
     def next_deadline(self) -> float:
         """The earliest pending ack deadline (``inf`` when none)."""
         heap = self._deadlines
         while heap and heap[0].done:
-            heapq.heappop(heap)
+            self._pop_deadline()
         return heap[0].deadline if heap else math.inf
 
     def expire(self, now: float) -> list[tuple[AckSlot, TimeoutError]]:
@@ -177,8 +198,9 @@ class Session:
         expired = []
         heap = self._deadlines
         while heap and (heap[0].done or heap[0].deadline <= now):
-            slot = heapq.heappop(heap)
+            slot = self._pop_deadline()
             if not slot.done:
+                slot.done = True  # settled here, out of the heap already
                 self.discard(slot)
                 expired.append((slot, TimeoutError(f"no ack for {slot.event!r} in time")))
         return expired

@@ -128,6 +128,20 @@ def test_expire_in_deadline_order() -> None:
     assert s.expire(1e9) == []
 
 
+def test_settled_acks_with_long_timeouts_do_not_pile_up_until_their_deadline() -> None:
+    s = Session("/")
+    keep = s.add_ack("keep", cb, 100.0, True, now=0.0)
+    for n in range(1, 1001):  # acked at once, each with a 60 s deadline still far away
+        s.add_ack("fast", cb, 60.0, True, now=float(n) / 1000)
+        assert s.resolve(n) is not None
+    assert len(s._deadlines) <= 2 * 64 + 2  # compacted: settled slots are not kept for 60 s
+    assert s.next_deadline() == 100.0
+    assert s.expire(99.0) == []
+    assert [slot for slot, _ in s.expire(100.0)] == [keep]
+    assert s.next_deadline() == math.inf
+    assert s._deadlines == []
+
+
 def test_expired_slot_in_the_offline_buffer_is_never_sent() -> None:
     s = Session("/")
     s.buffer_packet(packet(0), None)
