@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import os
 import urllib.request
 import weakref
@@ -525,11 +526,13 @@ class Manager:
             cast(WebSocketTransport, transport).resume_reading()
             self._watched(transport, engine, decoder, packets, start)
 
-    def _watch_closed(self, epoch: int, transport: Transport, reason: str) -> None:
+    def _watch_closed(self, epoch: int, transport: Transport, reason: str, error: Optional[ProtocolError]) -> None:
         """The connection read in hub callbacks ended: a new loop handles the close and reconnects."""
         self._count_bytes(transport)
         if epoch != self._epoch or self._loop is not None:
             return  # _close() ended it
+        if error is not None:
+            reason = self._read_failed(error)
         self._close_reason = reason = self._close_reason or reason
         self._loop = self._runner.spawn(self._run, reason)
 
@@ -556,6 +559,8 @@ class Manager:
                     continue
             else:
                 size += len(packet)
+                if size > self.options.max_message_size:  # attachments are kept until the last one
+                    raise ProtocolError(f"binary packet of more than {size} bytes exceeds max_message_size")
                 pkt = decoder.feed_binary(packet)
             if pkt is not None:
                 socket = nsps.get(pkt.nsp)
@@ -662,6 +667,8 @@ class Manager:
                     self._write_loop(transport)
             transport.close_gracefully()
         self._runner.disarm()
+        # Ack deadlines run on without a connection: a buffered call() still times out.
+        self._runner.arm(min((s._session.next_deadline() for s in self._nsps.values()), default=math.inf))
         for greenlet in (loop, writer, self._upgrader):
             if greenlet is not None and greenlet is not current:
                 greenlet.kill()

@@ -539,7 +539,9 @@ class Socket(Emitter):
         if not self._active:
             return
         self._active = False
-        self._session.connected = False
+        if self._session.connected:  # e.g. a CONNECT_ERROR on a connected socket: no answer will come
+            for slot, failure in self._session.on_disconnect():
+                self._settle(slot, (failure,))
         self._manager._remove(self)
         self._inactive.set()
 

@@ -1,6 +1,7 @@
 """Fixtures that run the test servers of tests/servers/ as child processes."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -8,10 +9,26 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.servers.process import SERVERS_DIR, ServerProcess
 
 NPM_CI_TIMEOUT = 300  # seconds
+
+# Hypothesis profile "soak", loaded when GREENSIO_HYPOTHESIS_PROFILE=soak (tests/soak/fuzz_run.py sets it):
+# GREENSIO_SOAK_EXAMPLES examples per property (the property tests ask for it with their examples(n)
+# helper, since an explicit max_examples would win over a profile), no deadline, no example database
+# (a long run must not leave failures behind for other runs to replay).
+settings.register_profile(
+    "soak",
+    max_examples=int(os.environ.get("GREENSIO_SOAK_EXAMPLES", "10000")),
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)
+if os.environ.get("GREENSIO_HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["GREENSIO_HYPOTHESIS_PROFILE"])
 
 
 def _node_modules_stale() -> bool:

@@ -23,6 +23,7 @@ from gevent.lock import Semaphore
 
 from .._core.cookies import keep_cookies
 from .._core.url import Proxy
+from .._exceptions import ProtocolError
 from .net import open_connection
 from .transport import Packet, TransportClosed
 
@@ -101,22 +102,39 @@ class FrameReader:
     """Incremental parser of server frames; ``feed`` returns complete messages.
 
     Text messages come out as ``str``, binary ones as ``bytes``; control frames
-    come out as ``(opcode, payload)`` tuples for the transport to answer.
+    come out as ``(opcode, payload)`` tuples for the transport to answer. A
+    message over ``max_message`` bytes raises ProtocolError before it is
+    buffered; a broken frame raises TransportClosed.
     """
 
-    __slots__ = ("_buf", "_frag_op", "_frags", "max_message")
+    __slots__ = ("_buf", "_parts", "_have", "_need", "_frag_op", "_frags", "max_message")
 
     def __init__(self, max_message: int) -> None:
         self._buf = b""
+        # A frame longer than what arrived is collected in parts and joined once complete:
+        # joining on every read would copy a large frame once per read.
+        self._parts: list[bytes] = []
+        self._have = 0
+        self._need = 0
         self._frag_op = 0
-        self._frags: list[bytes] = []
+        self._frags = bytearray()  # the payload of an unfinished fragmented message
         self.max_message = max_message
 
     def feed(self, data: bytes) -> list[object]:
-        buf = self._buf + data if self._buf else data
+        if self._need:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return []
+            buf = b"".join(self._parts)
+            self._parts = []
+            self._need = 0
+        else:
+            buf = self._buf + data if self._buf else data
         out: list[object] = []
         pos = 0
         end = len(buf)
+        need = 0
         while end - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -135,9 +153,10 @@ class FrameReader:
             if b1 & 0x80:
                 raise TransportClosed("transport error", "the server sent a masked frame")
             if n > self.max_message:
-                raise TransportClosed("transport error", f"frame of {n} bytes exceeds max_message_size")
+                raise ProtocolError(f"frame of {n} bytes exceeds max_message_size")
             stop = start + n
             if stop > end:
+                need = stop - pos
                 break
             payload = buf[start:stop]
             pos = stop
@@ -147,7 +166,7 @@ class FrameReader:
             if opcode >= OP_CLOSE:
                 out.append((opcode, payload))
                 continue
-            if not b0 & 0x80 or opcode == OP_CONT or self._frags:
+            if not b0 & 0x80 or opcode == OP_CONT or self._frag_op:
                 message = self._fragment(opcode, payload, bool(b0 & 0x80))
                 if message is None:
                     continue
@@ -161,23 +180,27 @@ class FrameReader:
                 out.append(payload)
             else:
                 raise TransportClosed("transport error", f"unknown frame opcode {opcode}")
-        self._buf = buf[pos:] if pos < end else b""
+        rest = buf[pos:] if pos < end else b""
+        if need > RECV_SIZE:
+            self._parts, self._have, self._need, self._buf = [rest], len(rest), need, b""
+        else:
+            self._buf = rest
         return out
 
     def _fragment(self, opcode: int, payload: bytes, fin: bool) -> Optional[tuple[int, bytes]]:
         if opcode != OP_CONT:
-            if self._frags:
+            if self._frag_op:
                 raise TransportClosed("transport error", "new message inside a fragmented one")
             self._frag_op = opcode
-        elif not self._frags and not self._frag_op:
+        elif not self._frag_op:
             raise TransportClosed("transport error", "continuation frame without a message")
-        self._frags.append(payload)
-        if sum(len(f) for f in self._frags) > self.max_message:
-            raise TransportClosed("transport error", "fragmented message exceeds max_message_size")
+        if len(self._frags) + len(payload) > self.max_message:
+            raise ProtocolError("fragmented message exceeds max_message_size")
+        self._frags += payload
         if not fin:
             return None
-        message = (self._frag_op, b"".join(self._frags))
-        self._frags = []
+        message = (self._frag_op, bytes(self._frags))
+        self._frags = bytearray()
         self._frag_op = 0
         return message
 
@@ -234,7 +257,7 @@ class WebSocketTransport:
         self.bytes_in = 0
         self._watcher: Any = None  # the io watcher while reading in hub callbacks (watch())
         self._on_packets: Optional[Callable[[list[Packet]], None]] = None
-        self._on_closed: Optional[Callable[[str], None]] = None
+        self._on_closed: Optional[Callable[[str, Optional[ProtocolError]], None]] = None
 
     @classmethod
     def open(
@@ -300,12 +323,15 @@ class WebSocketTransport:
                 if packets:
                     return packets  # type: ignore[return-value]
 
-    def watch(self, on_packets: Callable[[list[Packet]], None], on_closed: Callable[[str], None]) -> bool:
+    def watch(
+        self, on_packets: Callable[[list[Packet]], None], on_closed: Callable[[str, Optional[ProtocolError]], None]
+    ) -> bool:
         """Read in hub callbacks from now on; False (nothing changed) over TLS.
 
         ``on_packets(packets)`` is called from the hub for what each read
-        brings; ``on_closed(reason)`` once, when the connection ends or
-        ``close()`` is called. Both must not block.
+        brings; ``on_closed(reason, error)`` once, when the connection ends
+        (``error``: the ProtocolError that ended it) or ``close()`` is called.
+        Both must not block.
         """
         if not self._can_try or self._closed:
             return False
@@ -346,15 +372,18 @@ class WebSocketTransport:
         except TransportClosed as exc:
             self._end(exc.reason)
             return
+        except ProtocolError as exc:
+            self._end("parse error", exc)
+            return
         if out:
             self._on_packets(out)  # type: ignore[arg-type,misc]
 
-    def _end(self, reason: str) -> None:
+    def _end(self, reason: str, error: Optional[ProtocolError] = None) -> None:
         """Watch mode: the connection is over; tell the owner once."""
         on_closed, self._on_closed = self._on_closed, None
         self.close()
         if on_closed is not None:
-            on_closed(reason)
+            on_closed(reason, error)
 
     def _control(self, items: list[object], blocking: bool = True) -> bool:
         found = False
@@ -434,7 +463,7 @@ class WebSocketTransport:
         self._sock.close()  # type: ignore[attr-defined]
         on_closed, self._on_closed = self._on_closed, None
         if on_closed is not None:
-            on_closed("transport close")
+            on_closed("transport close", None)
 
     def _stop_watching(self) -> None:
         if self._watcher is not None:  # before the fd closes: libev must not watch a closed fd

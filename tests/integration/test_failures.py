@@ -113,6 +113,22 @@ def test_call_times_out_with_timeout_error(server):
         assert sio.call("echo", "fine", timeout=WAIT) == "fine"
 
 
+def test_a_buffered_call_still_times_out_after_disconnect():
+    # Its packet never left (nothing listens): disconnect() keeps the offline buffer for a later
+    # connect(), and the call's deadline still runs, as JS's per-ack timer does.
+    sio = greensio.Socket(f"http://127.0.0.1:{_closed_port()}", force_new=True,
+                          **{**FAST, "reconnection_delay": 5, "reconnection_delay_max": 5})
+    import gevent
+
+    call = gevent.spawn(sio.call, "echo", 1, timeout=0.2)
+    with gevent.Timeout(WAIT, AssertionError("the call was never buffered")):
+        while sio.manager.stats.buffered != 1:
+            gevent.sleep(0.01)  # polls for the call's packet in the offline buffer
+    sio.disconnect()
+    call.join(WAIT)
+    assert isinstance(call.exception, greensio.TimeoutError)
+
+
 BAD_PACKETS = {
     "event-payload-not-a-list": ['42{"a":1}'],
     "placeholder-out-of-range": ['451-["x",{"_placeholder":true,"num":5}]', {"b64": "AAE="}],

@@ -33,6 +33,11 @@ from greensio._exceptions import ProtocolError
 FORBIDDEN_IMPORTS = {"gevent", "socket", "ssl", "select", "threading", "time"}
 
 
+def examples(n: int) -> int:
+    """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
+    return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
+
+
 def imported_modules(path: Path) -> set[str]:
     """Top-level names of every module imported anywhere in *path*."""
     names: set[str] = set()
@@ -281,7 +286,7 @@ packet_strategy = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(packet_strategy, min_size=1, max_size=6))
 def test_payload_round_trip(packets: list[str | bytes]) -> None:
     body = encode_payload(packets)
@@ -289,7 +294,7 @@ def test_payload_round_trip(packets: list[str | bytes]) -> None:
     assert len(body.encode("utf-8")) == sum(encoded_length(p) for p in packets) + len(packets) - 1
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=examples(300), deadline=None, database=None)
 @given(st.text(max_size=40) | st.builds(lambda a, b: a + "\x1e" + b, st.text(max_size=20), st.text(max_size=20)))
 def test_decode_payload_only_raises_protocol_error(body: str) -> None:
     try:
@@ -310,7 +315,7 @@ handshake_values = (
 handshake_keys = st.sampled_from(["sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"])
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=examples(200), deadline=None, database=None)
 @given(st.text(max_size=60) | st.dictionaries(handshake_keys, handshake_values).map(json.dumps))
 def test_parse_handshake_only_raises_protocol_error(data: str) -> None:
     try:
@@ -320,3 +325,73 @@ def test_parse_handshake_only_raises_protocol_error(data: str) -> None:
     assert isinstance(hs, Handshake)
     assert hs.ping_interval >= 0
     assert hs.ping_timeout >= 0
+
+
+# ---------------------------------------------------------------- mutations
+
+
+def _mutate_text(data: st.DataObject, text: str, alphabet: st.SearchStrategy[str]) -> str:
+    """*text* with a few characters flipped, inserted, deleted or cut (drawn from *data*)."""
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "insert", "delete", "cut", "repeat"]))
+        at = data.draw(st.integers(0, len(text)))
+        if op == "flip" and at < len(text):
+            text = text[:at] + data.draw(alphabet) + text[at + 1:]
+        elif op == "insert":
+            text = text[:at] + data.draw(st.text(alphabet, min_size=1, max_size=4)) + text[at:]
+        elif op == "delete":
+            text = text[:at] + text[at + data.draw(st.integers(1, 8)):]
+        elif op == "cut":
+            text = text[:at]
+        else:  # repeat a slice, e.g. a separator or a base64 quantum
+            end = at + data.draw(st.integers(1, 8))
+            text = text[:end] + text[at:end] * data.draw(st.integers(1, 50)) + text[end:]
+    return text
+
+
+payload_chars = st.sampled_from(list("0123456789b\x1e=+/AQgw{}[]\"é\x00")) | st.characters(codec="utf-8")
+
+
+@settings(max_examples=examples(300), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(packet_strategy, min_size=1, max_size=6), st.data())
+def test_mutated_payloads_only_raise_protocol_error(packets: list[str | bytes], data: st.DataObject) -> None:
+    body = _mutate_text(data, encode_payload(packets), payload_chars)
+    try:
+        decoded = decode_payload(body)
+    except ProtocolError:
+        return
+    items = body.split("\x1e")
+    assert len(decoded) == len(items)
+    for item, packet in zip(items, decoded):
+        if isinstance(packet, str):
+            assert packet == item and packet[:1] in TYPES
+        else:
+            assert item[:1] == "b"
+            assert len(packet) <= 3 * (len(item) - 1) // 4  # base64 never decodes to more
+
+
+@settings(max_examples=examples(50), deadline=None, database=None)
+@given(st.integers(0, 3 * 2**16), st.sampled_from(["", "=", "==", "===", "A", "AA=", "!"]))
+def test_long_base64_items(size: int, tail: str) -> None:
+    body = "4x\x1e" + encode_payload([bytes(size)]) + tail
+    try:
+        decoded = decode_payload(body)
+    except ProtocolError:
+        assert tail
+        return
+    assert decoded[0] == "4x"
+    assert len(decoded[1]) >= size  # type: ignore[arg-type]
+
+
+@settings(max_examples=examples(200), deadline=None, database=None)
+@given(st.data())
+def test_mutated_handshakes_only_raise_protocol_error(data: st.DataObject) -> None:
+    text = _mutate_text(data, FULL, st.sampled_from(list('0123456789-.eE"{}[],:ntrufals')) | st.characters())
+    try:
+        hs = parse_handshake(text)
+    except ProtocolError:
+        return
+    assert type(hs.sid) is str and hs.sid
+    assert all(type(u) is str for u in hs.upgrades)
+    assert 0 <= hs.ping_interval < float("inf") and 0 <= hs.ping_timeout < float("inf")
+    assert type(hs.max_payload) is int and hs.max_payload >= 0

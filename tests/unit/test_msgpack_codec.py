@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,11 @@ from greensio._exceptions import ProtocolError  # noqa: E402
 FORBIDDEN_IMPORTS = {"gevent", "socket", "ssl", "select", "threading", "time"}
 SERVERS_DIR = Path(__file__).resolve().parents[1] / "servers"
 UTC = timezone.utc
+
+
+def examples(n: int) -> int:
+    """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
+    return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
 
 
 def h(text: str) -> bytes:
@@ -620,7 +626,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([EVENT, ACK, BINARY_EVENT, BINARY_ACK]), namespaces, event_names,
        st.lists(values, max_size=4), ack_ids)
 def test_round_trip(ptype: int, nsp: str, name: Any, args: list[Any], pid: int | None) -> None:
@@ -633,7 +639,7 @@ def test_round_trip(ptype: int, nsp: str, name: Any, args: list[Any], pid: int |
     assert MsgpackDecoder().feed_binary(frame) == Packet(kind, nsp, _plain(data), pid)
 
 
-@settings(max_examples=50, deadline=None, database=None)
+@settings(max_examples=examples(50), deadline=None, database=None)
 @given(st.sampled_from([CONNECT, CONNECT_ERROR]), namespaces,
        st.dictionaries(st.text(max_size=5), st.text(max_size=5) | st.binary(max_size=3)))
 def test_round_trip_connect(ptype: int, nsp: str, data: dict[str, Any]) -> None:
@@ -669,7 +675,7 @@ def _check_plain(value: Any) -> None:
             assert v is None or type(v) in (bool, int, float, str, bytes, datetime), v
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=examples(300), deadline=None, database=None)
 @given(st.binary(max_size=40))
 def test_arbitrary_bytes_only_raise_protocol_error(frame: bytes) -> None:
     _check_never_raises_other(frame)
@@ -691,7 +697,7 @@ packet_maps = st.dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(packet_maps | wild)
 def test_packet_like_maps_only_raise_protocol_error(obj: Any) -> None:
     try:
@@ -701,7 +707,7 @@ def test_packet_like_maps_only_raise_protocol_error(obj: Any) -> None:
     _check_never_raises_other(frame)
 
 
-@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([EVENT, ACK]), event_names, st.lists(values, max_size=3), st.data())
 def test_damaged_frames_only_raise_protocol_error(ptype: int, name: Any, args: list[Any], draw: Any) -> None:
     frame = bytearray(MsgpackEncoder().encode(ptype, "/", [name, *args], 1)[0])
@@ -715,3 +721,77 @@ def test_damaged_frames_only_raise_protocol_error(ptype: int, name: Any, args: l
         else:
             frame[at:at] = draw.draw(st.binary(min_size=1, max_size=3))
     _check_never_raises_other(bytes(frame))
+
+
+# ---------------------------------------------------------------- length prefixes, nesting, memory
+
+# msgpack headers that announce a length: (first byte, width of the length field)
+LENGTH_HEADERS = [
+    (0xC4, 1), (0xC5, 2), (0xC6, 4),  # bin 8/16/32
+    (0xD9, 1), (0xDA, 2), (0xDB, 4),  # str 8/16/32
+    (0xDC, 2), (0xDD, 4),  # array 16/32
+    (0xDE, 2), (0xDF, 4),  # map 16/32
+    (0xC7, 1), (0xC8, 2), (0xC9, 4),  # ext 8/16/32 (a type byte follows the length)
+]
+EVENT_PREFIX = h("83 a474797065 02 a36e7370 a12f a464617461 92 a161")  # {"type":2,"nsp":"/","data":["a", ...
+
+
+def _decode_peak(frame: bytes) -> int:
+    """Decode *frame* (checking the outcome) and return the peak memory traced meanwhile, in bytes."""
+    tracemalloc.start()
+    try:
+        _check_never_raises_other(frame)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@settings(max_examples=examples(200), deadline=None, database=None)
+@given(
+    st.sampled_from(LENGTH_HEADERS),
+    st.integers(0, 2**32 - 1) | st.integers(0, 300),
+    st.binary(max_size=40),
+    st.booleans(),
+)
+def test_giant_length_prefixes_are_refused_without_allocating(
+    header: tuple[int, int], length: int, body: bytes, inside: bool
+) -> None:
+    byte, width = header
+    length %= 1 << (8 * width)
+    value = bytes([byte]) + length.to_bytes(width, "big") + (b"\x00" if byte in (0xC7, 0xC8, 0xC9) else b"") + body
+    frame = EVENT_PREFIX + value if inside else value
+    # msgpack allocates for what the frame holds, never for what a header announces
+    assert _decode_peak(frame) < 64 * 1024 + 64 * len(frame)
+
+
+@settings(max_examples=examples(100), deadline=None, database=None)
+@given(st.integers(0, 100_000), st.sampled_from([b"\x91", b"\x81\xa1k", b"\xdc\x00\x01", b"\xde\x00\x01\xa1k"]))
+def test_deep_nesting_only_raises_protocol_error(depth: int, opener: bytes) -> None:
+    frame = EVENT_PREFIX + opener * depth + b"\xc0"
+    try:
+        packet = MsgpackDecoder().feed_binary(frame)
+    except ProtocolError as exc:
+        assert "nested too deeply" in str(exc)
+        assert depth > 500
+        return
+    assert packet is not None
+    value = packet.data[1]
+    for _ in range(depth):
+        value = value[0] if opener[0] in (0x91, 0xDC) else value["k"]
+    assert value is None
+
+
+@settings(max_examples=examples(200), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([EVENT, ACK]), event_names, st.lists(values, max_size=3), st.data())
+def test_lengths_rewritten_in_valid_frames(ptype: int, name: Any, args: list[Any], draw: Any) -> None:
+    """Overwrite a length field of a real frame with another, maybe huge, length."""
+    frame = bytearray(MsgpackEncoder().encode(ptype, "/", [name, *args], 1)[0])
+    at = draw.draw(st.integers(0, len(frame) - 1))
+    byte, width = draw.draw(st.sampled_from(LENGTH_HEADERS))
+    length = draw.draw(st.integers(0, (1 << (8 * width)) - 1))
+    frame[at:at + 1 + width] = bytes([byte]) + length.to_bytes(width, "big")
+    assert _decode_peak(bytes(frame)) < 64 * 1024 + 64 * len(frame)
+
+
+def test_event_prefix_is_what_msgpack_writes() -> None:
+    assert EVENT_PREFIX + h("c0") == pack({"type": 2, "nsp": "/", "data": ["a", None]})

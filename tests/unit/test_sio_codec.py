@@ -33,6 +33,11 @@ PH0 = '{"_placeholder":true,"num":0}'
 PH1 = '{"_placeholder":true,"num":1}'
 
 
+def examples(n: int) -> int:
+    """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
+    return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
+
+
 def test_module_is_pure() -> None:
     assert sio.__file__ is not None
     tree = ast.parse(Path(sio.__file__).read_text(encoding="utf-8"))
@@ -610,7 +615,7 @@ def _decode_frames(dec: Decoder, text: str, attachments: list[bytes]) -> Packet 
     return result
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from([EVENT, ACK]),
     namespaces,
@@ -632,7 +637,7 @@ def test_round_trip(ptype: int, nsp: str, name: Any, args: list[Any], pid: int |
     )
 
 
-@settings(max_examples=50, deadline=None, database=None)
+@settings(max_examples=examples(50), deadline=None, database=None)
 @given(st.sampled_from([CONNECT, CONNECT_ERROR]), namespaces, st.dictionaries(st.text(max_size=5), st.text(max_size=5)))
 def test_round_trip_connect(ptype: int, nsp: str, data: dict[str, str]) -> None:
     text, attachments = Encoder().encode(ptype, nsp, data)
@@ -664,14 +669,133 @@ packet_like = st.builds(
 )
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=examples(400), deadline=None, database=None)
 @given(st.text(max_size=30) | packet_like)
 def test_feed_text_only_raises_protocol_error(text: str) -> None:
     _check_never_raises_other(Decoder(max_attachments=3), [text])
 
 
-@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(packet_like | st.text(max_size=10) | st.binary(max_size=6), max_size=8))
 def test_frame_sequences_only_raise_protocol_error(frames: list[str | bytes]) -> None:
     _check_never_raises_other(Decoder(max_attachments=3), frames)
     _check_never_raises_other(Decoder(orjson.loads, max_attachments=3), frames)
+
+
+# ---------------------------------------------------------------- mutations and memory
+
+
+def _retained(dec: Decoder) -> tuple[int, int]:
+    """White-box: (attachments held, attachments announced) of a partly received binary packet."""
+    return len(dec._buffers), dec._expected
+
+
+def _feed_checked(dec: Decoder, frames: list[str | bytes]) -> None:
+    """Feed *frames*: only packets, None or ProtocolError, and never more kept than the packet announced."""
+    for frame in frames:
+        try:
+            result = dec.feed_text(frame) if isinstance(frame, str) else dec.feed_binary(frame)
+        except ProtocolError:
+            result = None
+        else:
+            assert result is None or type(result) is Packet
+            if result is not None:
+                assert result.type in (CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR)
+                assert type(result.nsp) is str and result.nsp.startswith("/")
+                assert result.id is None or (type(result.id) is int and result.type in (EVENT, ACK))
+        held, expected = _retained(dec)
+        assert expected <= dec.max_attachments
+        assert held < expected or held == expected == 0
+    dec.reset()
+    assert _retained(dec) == (0, 0)
+
+
+text_chars = st.sampled_from(list('0123456789-/,[]{}":\\_placeholdrumtfs ')) | st.characters(codec="utf-8")
+
+
+def _mutate(data: st.DataObject, text: str) -> str:
+    """*text* with a few characters replaced, inserted (placeholders too) or deleted, or cut."""
+    for _ in range(data.draw(st.integers(1, 3))):
+        op = data.draw(st.sampled_from(["flip", "insert", "delete", "cut"]))
+        at = data.draw(st.integers(0, len(text)))
+        if op == "flip" and at < len(text):
+            text = text[:at] + data.draw(text_chars) + text[at + 1:]
+        elif op == "insert":
+            piece = data.draw(st.text(text_chars, min_size=1, max_size=4) | st.sampled_from([PH0, PH1]))
+            text = text[:at] + piece + text[at:]
+        elif op == "delete":
+            text = text[:at] + text[at + data.draw(st.integers(1, 6)):]
+        elif op == "cut":
+            text = text[:at]
+    return text
+
+
+@settings(max_examples=examples(300), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([EVENT, ACK]), namespaces, event_names, st.lists(json_values, max_size=4), ack_ids, st.data())
+def test_mutated_packets_only_raise_protocol_error(
+    ptype: int, nsp: str, name: Any, args: list[Any], pid: int | None, data: st.DataObject
+) -> None:
+    text, attachments = Encoder().encode(ptype, nsp, [name, *args], pid)
+    frames: list[str | bytes] = [text, *attachments]
+    if data.draw(st.booleans()):
+        frames[0] = _mutate(data, text)
+    edit = data.draw(st.sampled_from(["keep", "drop", "extra", "text", "swap"]))
+    if edit == "drop" and attachments:  # a truncated binary packet, then the next packet
+        del frames[data.draw(st.integers(1, len(frames) - 1)):]
+        frames.append('2["next"]')
+    elif edit == "extra":
+        frames.insert(data.draw(st.integers(1, len(frames))), data.draw(st.binary(max_size=8)))
+    elif edit == "text":
+        frames.insert(data.draw(st.integers(1, len(frames))), data.draw(st.text(max_size=8)))
+    elif edit == "swap" and len(frames) > 2:
+        frames[1], frames[2] = frames[2], frames[1]
+    _feed_checked(Decoder(max_attachments=data.draw(st.integers(0, 12))), frames)
+
+
+@settings(max_examples=examples(200), deadline=None, database=None)
+@given(
+    st.integers(0, 10**30) | st.integers(0, 20),
+    st.integers(0, 12),
+    st.lists(st.binary(max_size=4) | st.text(max_size=6), max_size=25),
+)
+def test_announced_attachments_bound_what_is_kept(count: int, limit: int, frames: list[str | bytes]) -> None:
+    """A header announcing more than max_attachments is refused before anything is kept."""
+    dec = Decoder(max_attachments=limit)
+    header = f'5{count}-["a"' + "".join(f',{{"_placeholder":true,"num":{i}}}' for i in range(min(count, 20))) + "]"
+    try:
+        pending = dec.feed_text(header)
+    except ProtocolError:
+        assert count > limit or len(str(count)) > 10
+        pending = None
+    else:
+        assert count <= limit
+        assert (pending is None) == (count > 0)
+    _feed_checked(dec, frames)
+
+
+@settings(max_examples=examples(100), deadline=None, database=None)
+@given(
+    st.integers(0, 3 * MAX_DEPTH) | st.integers(0, 100_000),
+    st.sampled_from(["[", '{"k":']),
+    st.booleans(),
+    st.sampled_from(["json", "orjson"]),
+)
+def test_deep_nesting_only_raises_protocol_error(depth: int, opener: str, binary: bool, codec: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    inner = opener * depth + (PH0 if binary else "1") + closer * depth
+    dec = Decoder(orjson.loads if codec == "orjson" else json.loads)
+    try:
+        result = dec.feed_text(f'51-["a",{inner}]' if binary else f'2["a",{inner}]')
+        if binary:
+            assert result is None
+            result = dec.feed_binary(b"x")
+    except ProtocolError:
+        # placeholders are looked for down to MAX_DEPTH; the JSON parsers stop near 1,000 levels
+        assert (binary and depth >= MAX_DEPTH) or depth > 500
+        return
+    assert not (binary and depth >= MAX_DEPTH)
+    assert result is not None and result.data[0] == "a"
+    value = result.data[1]
+    for _ in range(depth):
+        value = value[0] if opener == "[" else value["k"]
+    assert value == (b"x" if binary else 1)

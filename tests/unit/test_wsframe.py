@@ -5,12 +5,14 @@ Frames are checked against websocket-client's own ``ABNF`` encoder.
 from __future__ import annotations
 
 import struct
+import tracemalloc
 
 import pytest
 import websocket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from greensio._exceptions import ProtocolError
 from greensio._io.transport import TransportClosed
 from greensio._io.websocket import (
     OP_BINARY,
@@ -26,6 +28,11 @@ from greensio._io.websocket import (
 SIZES = [0, 1, 125, 126, 65535, 65536, 70000]
 KEYS = [b"\x00\x00\x00\x00", b"\x12\x34\x56\x78", b"\xff\xfe\xfd\xfc", b"abcd"]
 BIG = 1 << 20
+
+
+def examples(n: int) -> int:
+    """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
+    return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
 
 
 def payload(n: int) -> bytes:
@@ -85,7 +92,7 @@ def test_encode_control_frames(opcode: int) -> None:
         assert encode_frame(opcode, data, key) == client_frame(opcode, data, key)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     data=st.binary(max_size=300),
     key=st.binary(min_size=4, max_size=4),
@@ -191,7 +198,7 @@ def test_64_bit_length_split_at_every_header_byte() -> None:
         assert feed_all(reader, [frame[:cut], frame[cut:]]) == [payload(65536), "4x"], cut
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(cuts=st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
 def test_split_anywhere_property(cuts: list[int]) -> None:
     points = [0, *sorted(cuts), len(STREAM)]
@@ -298,23 +305,30 @@ def test_frame_of_exactly_max_message_is_accepted() -> None:
     assert FrameReader(300).feed(server_frame(OP_BINARY, payload(300))) == [payload(300)]
 
 
+def assert_too_large(reader: FrameReader, *chunks: bytes) -> None:
+    """Over max_message_size is a ProtocolError (the connection closes with "parse error")."""
+    with pytest.raises(ProtocolError, match="exceeds max_message_size"):
+        for chunk in chunks:
+            reader.feed(chunk)
+
+
 @pytest.mark.parametrize(("limit", "size"), [(100, 101), (300, 301), (65535, 65536), (70000, 100000)])
 def test_oversize_frame(limit: int, size: int) -> None:
     frame = server_frame(OP_BINARY, payload(size))
     header = frame[: 2 if size < 126 else 4 if size < 65536 else 10]
     # refused as soon as the header is in, before the payload is buffered
-    assert_transport_error(FrameReader(limit), header)
-    assert_transport_error(FrameReader(limit), frame)
+    assert_too_large(FrameReader(limit), header)
+    assert_too_large(FrameReader(limit), frame)
 
 
 def test_huge_announced_length_is_refused_at_the_header() -> None:
     header = bytes((0x82, 127)) + struct.pack("!Q", 1 << 62)
-    assert_transport_error(FrameReader(BIG), header)
+    assert_too_large(FrameReader(BIG), header)
 
 
 def test_oversize_fragmented_message() -> None:
     stream = server_frame(OP_TEXT, b"a" * 60, fin=0) + server_frame(OP_CONT, b"b" * 41, fin=1)
-    assert_transport_error(FrameReader(100), stream)
+    assert_too_large(FrameReader(100), stream)
     ok = server_frame(OP_TEXT, b"a" * 60, fin=0) + server_frame(OP_CONT, b"b" * 40, fin=1)
     assert FrameReader(100).feed(ok) == ["a" * 60 + "b" * 40]
 
@@ -344,3 +358,123 @@ def test_whole_message_inside_a_fragmented_one() -> None:
 def test_unknown_data_opcode(opcode: int) -> None:
     frame = bytes((0x80 | opcode, 1)) + b"x"
     assert_transport_error(FrameReader(BIG), frame)
+
+
+# -- FrameReader: garbage and memory --------------------------------------------------------------
+
+
+def _feed_garbage(reader: FrameReader, chunks: list[bytes]) -> list[object]:
+    """Feed *chunks*: messages, or one TransportClosed("transport error") or ProtocolError (too
+    large); never more kept than a frame."""
+    out: list[object] = []
+    for chunk in chunks:
+        try:
+            items = reader.feed(chunk)
+        except TransportClosed as exc:
+            assert exc.reason == "transport error"
+            return out
+        except ProtocolError as exc:
+            assert "exceeds max_message_size" in str(exc)
+            return out
+        for item in items:
+            if type(item) is tuple:
+                opcode, data = item  # type: ignore[misc]
+                assert opcode in (OP_CLOSE, OP_PING, OP_PONG) or opcode > OP_PONG
+                assert type(data) is bytes and len(data) <= reader.max_message
+            else:
+                assert type(item) in (str, bytes)
+                assert len(item) <= reader.max_message  # type: ignore[arg-type]
+        out.extend(items)
+        # white-box: what waits is at most one frame (header + payload) and one message's fragments
+        assert len(reader._buf) + sum(len(part) for part in reader._parts) < 10 + reader.max_message
+        assert len(reader._frags) <= reader.max_message
+    return out
+
+
+frame_headers = st.builds(
+    lambda b0, size, masked: bytes([b0]) + (
+        bytes([masked | size]) if size < 126
+        else bytes([masked | 126]) + struct.pack("!H", size) if size < 65536
+        else bytes([masked | 127]) + struct.pack("!Q", size)
+    ),
+    st.integers(0, 255),
+    st.integers(0, 200) | st.integers(0, 2**64 - 1),
+    st.sampled_from([0, 0x80]),
+)
+random_frames = st.builds(lambda head, body: head + body, frame_headers, st.binary(max_size=40))
+
+
+def _chunks(data: st.DataObject, stream: bytes) -> list[bytes]:
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    points = [0, *cuts, len(stream)]
+    return [stream[a:b] for a, b in zip(points, points[1:])]
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(random_frames | st.binary(max_size=12), max_size=8), st.sampled_from([1, 50, 300, BIG]), st.data())
+def test_random_frames_only_raise_transport_or_protocol_errors(
+        frames: list[bytes], limit: int, data: st.DataObject) -> None:
+    _feed_garbage(FrameReader(limit), _chunks(data, b"".join(frames)))
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.data())
+def test_mutated_stream_only_raises_transport_or_protocol_errors(data: st.DataObject) -> None:
+    stream = bytearray(STREAM)
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "set", "insert", "delete", "cut"]))
+        at = data.draw(st.integers(0, len(stream)))
+        if op == "flip" and at < len(stream):
+            stream[at] ^= 1 << data.draw(st.integers(0, 7))
+        elif op == "set" and at < len(stream):
+            stream[at] = data.draw(st.sampled_from([0x00, 0x7E, 0x7F, 0x80, 0xFF, 0x01, 0x09, 0x0A]))
+        elif op == "insert":
+            stream[at:at] = data.draw(st.binary(min_size=1, max_size=10) | frame_headers)
+        elif op == "delete":
+            del stream[at:at + data.draw(st.integers(1, 10))]
+        else:
+            del stream[at:]
+    _feed_garbage(FrameReader(data.draw(st.sampled_from([100, 300, BIG]))), _chunks(data, bytes(stream)))
+
+
+def test_empty_fragments_keep_no_memory() -> None:
+    reader = FrameReader(100)
+    assert reader.feed(server_frame(OP_TEXT, b"a", fin=0)) == []
+    empty = server_frame(OP_CONT, b"", fin=0)  # 2 bytes each
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            assert reader.feed(empty * 200) == []
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert reader.feed(server_frame(OP_CONT, b"b", fin=1)) == ["ab"]
+    # 4,000 empty fragments (8 KB on the wire) of a message limited to 100 bytes
+    assert kept < 2048, f"{kept} bytes kept for 4,000 empty fragments"
+
+
+def test_a_frame_larger_than_a_read_is_assembled_from_many_reads() -> None:
+    big = bytes(range(256)) * 2500  # 640,000 bytes: longer than RECV_SIZE, so collected in parts
+    stream = server_frame(OP_BINARY, big) + server_frame(OP_TEXT, b"after")
+    reader = FrameReader(BIG)
+    out: list[object] = []
+    for at in range(0, len(stream), 10_000):
+        out += reader.feed(stream[at:at + 10_000])
+    assert out == [big, "after"]
+
+
+def test_tiny_fragments_keep_about_what_they_carry() -> None:
+    reader = FrameReader(BIG)
+    assert reader.feed(server_frame(OP_TEXT, b"a", fin=0)) == []
+    tiny = server_frame(OP_CONT, b"bc", fin=0)  # 4 bytes on the wire, 2 of payload
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(10):
+            assert reader.feed(tiny * 1000) == []
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert reader.feed(server_frame(OP_CONT, b"d", fin=1)) == ["a" + "bc" * 10_000 + "d"]
+    assert kept < 3 * 20_000 + 4096, f"{kept} bytes kept for 20,000 bytes of payload in 10,000 fragments"
