@@ -164,6 +164,8 @@ class FrameReader:
             if b0 & 0x70:
                 raise TransportClosed("transport error", "reserved bits set in a frame")
             if opcode >= OP_CLOSE:
+                if opcode > OP_PONG or n > 125 or not b0 & 0x80:  # RFC 6455 §5.5
+                    raise TransportClosed("transport error", f"invalid control frame (opcode {opcode}, {n} bytes)")
                 out.append((opcode, payload))
                 continue
             if not b0 & 0x80 or opcode == OP_CONT or self._frag_op:

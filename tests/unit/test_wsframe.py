@@ -478,3 +478,13 @@ def test_tiny_fragments_keep_about_what_they_carry() -> None:
         tracemalloc.stop()
     assert reader.feed(server_frame(OP_CONT, b"d", fin=1)) == ["a" + "bc" * 10_000 + "d"]
     assert kept < 3 * 20_000 + 4096, f"{kept} bytes kept for 20,000 bytes of payload in 10,000 fragments"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [bytes((0x8B, 0)), bytes((0x8F, 1)) + b"x", server_frame(OP_PING, b"x" * 126),
+     server_frame(OP_PING, b"x", fin=0)],
+    ids=["reserved-control-0xB", "reserved-control-0xF", "control-over-125-bytes", "fragmented-control"],
+)
+def test_invalid_control_frames_fail_the_connection(frame: bytes) -> None:
+    assert_transport_error(FrameReader(BIG), frame)
