@@ -131,19 +131,23 @@ class Snapshot:
     def take(cls) -> Snapshot:
         return cls(greensio_greenlets(), open_fds())
 
+    def within(self, now: Snapshot) -> bool:
+        """True when ``now`` has nothing this snapshot has not (what ended since is no leak)."""
+        return now.greenlets <= self.greenlets and now.fds <= self.fds
+
     def wait_back(self, timeout: float = SETTLE) -> Snapshot:
-        """Wait until the greenlets and fds are exactly these again, at most ``timeout``; the last snapshot."""
+        """Wait until no greenlet or fd is left beyond these, at most ``timeout``; the last snapshot."""
         deadline = time.monotonic() + timeout
         while True:
             now = Snapshot.take()
-            if now == self or time.monotonic() > deadline:
+            if self.within(now) or time.monotonic() > deadline:
                 return now
             gevent.sleep(0.005)
 
     def settle(self, timeout: float = SETTLE) -> None:
-        """wait_back(), raising AssertionError with the difference when the process did not come back."""
+        """wait_back(), raising AssertionError with the difference when something was left."""
         now = self.wait_back(timeout)
-        if now != self:
+        if not self.within(now):
             raise AssertionError(f"not back to the snapshot after {timeout} s: {self.difference(now)}")
 
     def difference(self, now: Snapshot) -> str:

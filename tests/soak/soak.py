@@ -309,7 +309,7 @@ def run_soak(url: str, clients: int, chatty: int, seconds: float, sample_every: 
     now = before.wait_back(DRAIN)
     figures["greenlets_left"] = len(now.greenlets - before.greenlets)
     figures["fds_left"] = len(now.fds - before.fds)
-    if now != before:
+    if not before.within(now):
         figures["left_behind"] = before.difference(now)
     figures["objects_left"] = dict(greensio_objects() - objects_before)
     figures["rows"] = rows
