@@ -104,15 +104,16 @@ class FrameReader:
     Text messages come out as ``str``, binary ones as ``bytes``; control frames
     come out as ``(opcode, payload)`` tuples for the transport to answer. A
     message over ``max_message`` bytes raises ProtocolError before it is
-    buffered; a broken frame raises TransportClosed.
+    buffered; a broken frame raises TransportClosed. ``feed`` takes bytes or a
+    memoryview that is only valid during the call: complete frames are decoded
+    straight from it, and only an unfinished frame is copied.
     """
 
-    __slots__ = ("_buf", "_parts", "_have", "_need", "_frag_op", "_frags", "max_message")
+    __slots__ = ("_parts", "_have", "_need", "_frag_op", "_frags", "max_message")
 
     def __init__(self, max_message: int) -> None:
-        self._buf = b""
-        # A frame longer than what arrived is collected in parts and joined once complete:
-        # joining on every read would copy a large frame once per read.
+        # An unfinished frame: its bytes so far in parts, joined once when complete (joining on
+        # every read would copy a large frame once per read), and its length once known.
         self._parts: list[bytes] = []
         self._have = 0
         self._need = 0
@@ -120,21 +121,65 @@ class FrameReader:
         self._frags = bytearray()  # the payload of an unfinished fragmented message
         self.max_message = max_message
 
-    def feed(self, data: bytes) -> list[object]:
-        if self._need:
-            self._parts.append(data)
-            self._have += len(data)
-            if self._have < self._need:
-                return []
-            buf = b"".join(self._parts)
-            self._parts = []
-            self._need = 0
-        else:
-            buf = self._buf + data if self._buf else data
+    def feed(self, data: Any) -> list[object]:
         out: list[object] = []
+        if self._have:
+            data = self._finish_frame(data, out)
+            if data is None:
+                return out
+        pos = self._parse(data, out)
+        if pos < len(data):
+            rest = bytes(data[pos:])
+            self._parts, self._have, self._need = [rest], len(rest), self._frame_size(rest)
+        return out
+
+    def _finish_frame(self, data: Any, out: list[object]) -> Any:
+        """Complete the unfinished frame from ``data``; what follows it, or None if still unfinished."""
+        if not self._need:  # its header is not complete yet
+            head = b"".join(self._parts) + bytes(data[:14])
+            self._need = self._frame_size(head)
+            if not self._need:
+                self._parts, self._have = [head], len(head)
+                return None
+            self._parts = [b"".join(self._parts)]
+        missing = self._need - self._have
+        if len(data) < missing:
+            self._parts.append(bytes(data))
+            self._have += len(data)
+            return None
+        frame = b"".join([*self._parts, data[:missing]])
+        self._parts, self._have, self._need = [], 0, 0
+        self._parse(frame, out)
+        return data[missing:]
+
+    def _frame_size(self, buf: Any) -> int:
+        """The whole length of the frame ``buf`` starts with; 0 while its header is incomplete."""
+        end = len(buf)
+        if end < 2:
+            return 0
+        b1 = buf[1]
+        n = b1 & 0x7F
+        start = 2
+        if n == 126:
+            if end < 4:
+                return 0
+            n = _unpack_16(buf, 2)[0]
+            start = 4
+        elif n == 127:
+            if end < 10:
+                return 0
+            n = _unpack_64(buf, 2)[0]
+            start = 10
+        if b1 & 0x80:
+            raise TransportClosed("transport error", "the server sent a masked frame")
+        if n > self.max_message:
+            raise ProtocolError(f"frame of {n} bytes exceeds max_message_size")
+        return start + int(n)
+
+    def _parse(self, buf: Any, out: list[object]) -> int:
+        """Decode the complete frames at the start of ``buf``; where the first unfinished one starts."""
         pos = 0
         end = len(buf)
-        need = 0
         while end - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -156,7 +201,6 @@ class FrameReader:
                 raise ProtocolError(f"frame of {n} bytes exceeds max_message_size")
             stop = start + n
             if stop > end:
-                need = stop - pos
                 break
             payload = buf[start:stop]
             pos = stop
@@ -166,7 +210,7 @@ class FrameReader:
             if opcode >= OP_CLOSE:
                 if opcode > OP_PONG or n > 125 or not b0 & 0x80:  # RFC 6455 §5.5
                     raise TransportClosed("transport error", f"invalid control frame (opcode {opcode}, {n} bytes)")
-                out.append((opcode, payload))
+                out.append((opcode, bytes(payload)))
                 continue
             if not b0 & 0x80 or opcode == OP_CONT or self._frag_op:
                 message = self._fragment(opcode, payload, bool(b0 & 0x80))
@@ -175,21 +219,16 @@ class FrameReader:
                 opcode, payload = message
             if opcode == OP_TEXT:
                 try:
-                    out.append(payload.decode("utf-8"))
+                    out.append(str(payload, "utf-8"))
                 except UnicodeDecodeError as exc:
                     raise TransportClosed("transport error", "invalid UTF-8 in a text frame") from exc
             elif opcode == OP_BINARY:
-                out.append(payload)
+                out.append(bytes(payload))
             else:
                 raise TransportClosed("transport error", f"unknown frame opcode {opcode}")
-        rest = buf[pos:] if pos < end else b""
-        if need > RECV_SIZE:
-            self._parts, self._have, self._need, self._buf = [rest], len(rest), need, b""
-        else:
-            self._buf = rest
-        return out
+        return pos
 
-    def _fragment(self, opcode: int, payload: bytes, fin: bool) -> Optional[tuple[int, bytes]]:
+    def _fragment(self, opcode: int, payload: Any, fin: bool) -> Optional[tuple[int, bytes]]:
         if opcode != OP_CONT:
             if self._frag_op:
                 raise TransportClosed("transport error", "new message inside a fragmented one")
@@ -368,7 +407,7 @@ class WebSocketTransport:
             return
         self.bytes_in += n
         try:
-            out = self._reader.feed(self._view[:n].tobytes())
+            out = self._reader.feed(self._view[:n])
             if out and self._control(out, blocking=False):
                 out = [p for p in out if type(p) is not tuple]
         except TransportClosed as exc:
