@@ -576,10 +576,11 @@ class Manager:
             while True:
                 batch, self._out = self._out, []
                 ping_at, self._ping_at = self._ping_at, 0.0
+                lag = monotonic() - ping_at  # taken as the PONG is handed over: a slow link is no blocked hub
                 transport.write(batch)
                 counters.packets_sent += len(batch)
                 if ping_at:
-                    self._pong_written(monotonic() - ping_at)
+                    self._pong_written(lag)
                 if not self._out or self._upgrading:
                     break
         except TransportClosed as exc:

@@ -1,174 +1,42 @@
-"""Network faults between greensio and the Node server, injected by tests/faults/proxy.py.
+"""Network faults between greensio and a server, injected by tests/faults/proxy.py.
 
-Every scenario runs over websocket only and polling only, with traffic going on
-during the fault: a second namespace socket (``/chat``, on the same Manager so it
-shares the connection) with ``retries=3, ack_timeout=1`` keeps a few
-``server_emit("seen", seq)`` packets in flight. The server emits ``seen(seq)``
-back for every copy it processes, then acks ``"ok"``: the client's callbacks must
-fire exactly once each, all successful and in order, while the ``seen`` events
-count the copies the server handled (a lower bound: a ``seen`` sent just before
-a fault can be lost with the connection).
+Every scenario runs against the Node server and the python-socketio one (on
+gevent + gevent-websocket), over websocket only and polling only, with traffic
+going on during the fault (tests/faults/rig.py): a second namespace socket
+(``/chat``, on the same Manager so it shares the connection) with ``retries=3,
+ack_timeout=1`` keeps a few ``server_emit("seen", seq)`` packets in flight. The
+server emits ``seen(seq)`` back for every copy it processes, then acks ``"ok"``:
+the client's callbacks must fire exactly once each, all successful and in order,
+while the ``seen`` events count the copies the server handled (a lower bound: a
+``seen`` sent just before a fault can be lost with the connection).
 
-The server pings every 0.3 s with a 0.3 s timeout, so heartbeat loss shows
-within 0.6 s. After each scenario the socket is disconnected, the proxy stopped,
-and no greenlet or file descriptor may be left behind.
+The Node server pings every 0.3 s with a 0.3 s timeout, so heartbeat loss shows
+within 0.6 s; python-engineio only takes a whole-second pingInterval: 1 s with a
+1 s timeout, so within 2 s (rig.HEARTBEATS). After each scenario the socket is
+disconnected, the proxy stopped, and no greenlet or file descriptor may be left
+behind.
 """
 from __future__ import annotations
 
-import collections
-import gc
 import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
 import gevent
-import gevent.event
-import gevent.threadpool
-import greenlet
 import pytest
 
 import greensio
-from tests.integration.helpers import WAIT, Recorder, live_greenlets, open_fds
+from tests.integration.helpers import Recorder
 from tests.servers.process import ServerProcess
 
 from .proxy import FaultyProxy
+from .rig import HEARTBEATS, Report, Rig, heartbeat_bound, wait_until
 
-MakeRig = Callable[..., "Rig"]
+MakeRig = Callable[..., Rig]
 StartServer = Callable[..., ServerProcess]
-Report = dict[str, Any]
-PING_INTERVAL = PING_TIMEOUT = 0.3
-HEARTBEAT_MARGIN = 1.0  # seconds allowed past pingInterval + pingTimeout
-WINDOW = 4  # traffic packets emitted but not yet acked
 
 TRANSPORT_PARAMS = pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])
 pytestmark = pytest.mark.timeout(20)  # pytest-timeout: every scenario well under it
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT, what: str = "condition") -> None:
-    """Poll an observable condition, failing the test after ``timeout``."""
-    with gevent.Timeout(timeout, AssertionError(f"timed out waiting for {what}")):
-        while not condition():
-            gevent.sleep(0.005)
-
-
-def greensio_greenlets() -> set[int]:
-    """live_greenlets() but gevent's own threadpool threads (their worker and main greenlets).
-
-    A first getaddrinfo() in the process (gevent's default resolver runs it in
-    the hub's threadpool) starts one; it ends after 5 s idle.
-    """
-    gevents = {id(g) for g in gc.get_objects() if isinstance(g, greenlet.greenlet)
-               and (isinstance(g, gevent.threadpool._WorkerGreenlet) or g.parent is None)}
-    return live_greenlets() - gevents
-
-
-class Traffic:
-    """Keeps WINDOW acked emits in flight on ``sio`` until stop(); records everything seen."""
-
-    def __init__(self, sio: greensio.Socket) -> None:
-        self.sio = sio
-        self.sent = 0
-        self.callbacks: dict[int, list[tuple[Any, ...]]] = collections.defaultdict(list)
-        self.order: list[int] = []
-        self.seen: collections.Counter[int] = collections.Counter()
-        self._progress = gevent.event.Event()
-        self._stopping = False
-        sio.on("seen", self._on_seen)
-        self._greenlet = gevent.spawn(self._run)
-
-    @property
-    def acked(self) -> int:
-        return len(self.order)
-
-    def _on_seen(self, seq: int) -> None:
-        self.seen[seq] += 1
-
-    def _callback(self, seq: int) -> Callable[..., None]:
-        def callback(*args: Any) -> None:
-            self.callbacks[seq].append(args)
-            self.order.append(seq)
-            self._progress.set()
-        return callback
-
-    def _run(self) -> None:
-        while not self._stopping:
-            if self.sent - self.acked >= WINDOW:
-                self._progress.clear()
-                self._progress.wait()
-                continue
-            self.sio.emit("server_emit", "seen", self.sent, callback=self._callback(self.sent))
-            self.sent += 1
-
-    def wait_acks(self, count: int, timeout: float = WAIT) -> None:
-        wait_until(lambda: self.acked >= count, timeout, f"{count} acks (have {self.acked})")
-
-    def more(self, count: int = 10) -> None:
-        """Wait until ``count`` more packets than now are acked."""
-        self.wait_acks(self.acked + count)
-
-    def finish(self) -> None:
-        """Stop emitting, wait for every outstanding ack, and check the callbacks."""
-        self._stopping = True
-        self._progress.set()
-        self._greenlet.join(WAIT)
-        assert self._greenlet.dead
-        self.wait_acks(self.sent)
-        failed = {seq: calls for seq, calls in self.callbacks.items() if calls != [(None, "ok")]}
-        assert failed == {}, f"callbacks not exactly one success: {failed}"
-        assert self.order == list(range(self.sent)), "acks out of order"
-        missing = [seq for seq in range(self.sent) if not self.seen[seq]]
-        # A seen(seq) can be lost with the connection only around a fault: a handful at most.
-        assert len(missing) <= 2 * WINDOW, f"server never reported {missing}"
-
-    @property
-    def duplicates(self) -> int:
-        return sum(n - 1 for n in self.seen.values() if n > 1)
-
-
-class Rig:
-    """The Node server, a proxy in front of it, a socket on ``/`` and traffic on ``/chat``."""
-
-    def __init__(self, server: ServerProcess, transports: list[str], **options: Any) -> None:
-        self.server = server
-        self.greenlets, self.fds = greensio_greenlets(), open_fds()
-        self.proxy = FaultyProxy(server.port)
-        self.disconnects = Recorder()
-        self.connects = Recorder()
-        self.sio = greensio.Socket(
-            self.proxy.url, transports=transports, force_new=True, timeout=2,
-            reconnection_delay=0.05, reconnection_delay_max=0.2, randomization_factor=0, **options)
-        self.sio.on("disconnect", self.disconnects)
-        self.sio.on("connect", self.connects)
-        self.chat = self.sio.manager.socket("/chat", retries=3, ack_timeout=1)
-        self.connects.wait(1)
-        wait_until(lambda: self.chat.connected, what="/chat connected")
-        self.traffic = Traffic(self.chat)
-        self.traffic.more(10)
-
-    def reconnected(self, timeout: float = WAIT) -> None:
-        """Wait for the next connect of both namespaces, then for traffic on it."""
-        self.connects.wait(2, timeout)
-        wait_until(lambda: self.chat.connected, timeout, "/chat reconnected")
-        self.traffic.more(10)
-
-    def abort(self) -> None:
-        """Stop everything without checking anything (teardown after a failure)."""
-        self.traffic._stopping = True
-        self.traffic._progress.set()
-        self.chat.disconnect()
-        self.sio.disconnect()
-        self.proxy.stop()
-
-    def close(self, report: Report) -> None:
-        self.traffic.finish()
-        report["duplicates_seen_by_server"] = self.traffic.duplicates
-        report["emitted"] = self.traffic.sent
-        self.chat.disconnect()
-        self.sio.disconnect()
-        assert not self.sio.active and not self.chat.active
-        self.proxy.stop()
-        wait_until(lambda: greensio_greenlets() - self.greenlets == set(), 5, "greensio greenlets to end")
-        wait_until(lambda: open_fds() - self.fds == set(), 5, f"fds to close: {open_fds() - self.fds}")
 
 
 @pytest.fixture
@@ -185,9 +53,18 @@ def make_rig(start_server: StartServer) -> Iterator[MakeRig]:
         made.abort()
 
 
+@pytest.fixture(params=["node", "python"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """The kind of server: the Node one, then the python-socketio one."""
+    value: str = request.param
+    return value
+
+
 @pytest.fixture
-def node(start_server: StartServer) -> ServerProcess:
-    return start_server("node", ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
+def fast_server(start_server: StartServer, kind: str) -> ServerProcess:
+    """A ``kind`` server with the fast heartbeat of rig.HEARTBEATS."""
+    interval, timeout = HEARTBEATS[kind]
+    return start_server(kind, ping_interval=interval, ping_timeout=timeout)
 
 
 @pytest.fixture
@@ -202,8 +79,8 @@ def report(request: pytest.FixtureRequest, record_property: Callable[[str, Any],
 
 @TRANSPORT_PARAMS
 def test_cut_reconnects_and_traffic_completes(
-        make_rig: MakeRig, node: ServerProcess, transports: list[str], report: Report) -> None:
-    rig = make_rig(node, transports)
+        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    rig = make_rig(fast_server, transports)
     rig.proxy.stall()  # a request surely in flight (see test_reset_reconnects)
     rig.proxy.cut()
     rig.proxy.unstall()
@@ -216,8 +93,8 @@ def test_cut_reconnects_and_traffic_completes(
 
 @TRANSPORT_PARAMS
 def test_reset_reconnects(
-        make_rig: MakeRig, node: ServerProcess, transports: list[str], report: Report) -> None:
-    rig = make_rig(node, transports)
+        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    rig = make_rig(fast_server, transports)
     # Stalled first, so a request is surely in flight: a polling connection reset while idle
     # between two requests is replaced before the next one and costs the session nothing.
     rig.proxy.stall()
@@ -232,11 +109,11 @@ def test_reset_reconnects(
 
 @TRANSPORT_PARAMS
 def test_stall_is_a_ping_timeout_then_reconnects_after_unstall(
-        make_rig: MakeRig, node: ServerProcess, transports: list[str], report: Report) -> None:
-    rig = make_rig(node, transports)
+        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    rig = make_rig(fast_server, transports)
     stalled_at = time.monotonic()
     rig.proxy.stall()
-    bound = PING_INTERVAL + PING_TIMEOUT + HEARTBEAT_MARGIN
+    bound = heartbeat_bound(fast_server.kind)
     reason = rig.disconnects.wait(1, timeout=bound + 1)[0][0]
     report["detected_after"] = round(time.monotonic() - stalled_at, 3)
     assert reason == "ping timeout"
@@ -252,29 +129,29 @@ def test_stall_is_a_ping_timeout_then_reconnects_after_unstall(
 
 @TRANSPORT_PARAMS
 def test_paused_server_is_a_ping_timeout_then_reconnects_after_resume(
-        make_rig: MakeRig, node: ServerProcess, transports: list[str], report: Report) -> None:
-    rig = make_rig(node, transports)
+        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    rig = make_rig(fast_server, transports)
     paused_at = time.monotonic()
-    node.pause()
+    fast_server.pause()
     try:
-        bound = PING_INTERVAL + PING_TIMEOUT + HEARTBEAT_MARGIN
+        bound = heartbeat_bound(fast_server.kind)
         reason = rig.disconnects.wait(1, timeout=bound + 1)[0][0]
         report["detected_after"] = round(time.monotonic() - paused_at, 3)
         assert reason == "ping timeout"
         assert report["detected_after"] < bound
         assert not rig.sio.connected
     finally:
-        node.resume()
+        fast_server.resume()
     rig.reconnected()
     rig.close(report)
 
 
 @TRANSPORT_PARAMS
 def test_slow_link_still_works_in_order(
-        make_rig: MakeRig, start_server: StartServer, transports: list[str], report: Report) -> None:
+        make_rig: MakeRig, start_server: StartServer, kind: str, transports: list[str], report: Report) -> None:
     # 7-byte pieces after 50 ms per chunk: a heartbeat of 0.3 s + 0.3 s would rightly time
     # out behind a few hundred bytes, so this server pings at the Node defaults' pace.
-    server = start_server("node", ping_interval=5, ping_timeout=20)
+    server = start_server(kind, ping_interval=5, ping_timeout=20)
     rig = make_rig(server, transports)
     rig.proxy.delay(0.05)
     rig.proxy.trickle(7)
@@ -295,8 +172,8 @@ def test_slow_link_still_works_in_order(
 
 @TRANSPORT_PARAMS
 def test_blocked_call_fails_fast_when_the_connection_drops(
-        make_rig: MakeRig, node: ServerProcess, transports: list[str], report: Report) -> None:
-    rig = make_rig(node, transports)
+        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    rig = make_rig(fast_server, transports)
     asked = Recorder()
     rig.sio.on_any(lambda event, *args: asked(event) if event == "unhandled" else None)
     def blocked_call() -> Any:
@@ -320,12 +197,12 @@ def test_blocked_call_fails_fast_when_the_connection_drops(
 
 @TRANSPORT_PARAMS
 def test_server_data_lost_in_a_cut_is_never_lost_silently(
-        make_rig: MakeRig, start_server: StartServer, transports: list[str], report: Report) -> None:
+        make_rig: MakeRig, start_server: StartServer, kind: str, transports: list[str], report: Report) -> None:
     # The server's answer is in flight (held by the proxy) when the connection carrying it is
     # cut. Without connection state recovery it is gone; the client must notice (a disconnect,
     # then a reconnect) rather than carry on with the same session as if nothing was missed.
     # The 0.3 s delay each way would rightly break a 0.3 s + 0.3 s heartbeat: slower pings here.
-    rig = make_rig(start_server("node", ping_interval=2, ping_timeout=5), transports)
+    rig = make_rig(start_server(kind, ping_interval=2, ping_timeout=5), transports)
     echoes = Recorder()
     rig.sio.on("echo", echoes)
     rig.proxy.delay(0.3)
@@ -339,3 +216,31 @@ def test_server_data_lost_in_a_cut_is_never_lost_silently(
     report["disconnects"] = [c[0] for c in rig.disconnects.calls]
     rig.reconnected()
     rig.close(report)
+
+
+@TRANSPORT_PARAMS
+def test_a_slow_link_is_not_reported_as_a_blocked_hub(
+        start_server: StartServer, transports: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    # Found by the long fault run (tests/soak/fault_run.py) over polling. No traffic here: the
+    # heartbeat only. The warning is for a PONG leaving more than pingTimeout / 2 = 0.5 s after
+    # its PING. 0.35 s each way keeps the session up (the server gets each PONG about 0.7 s
+    # after sending its PING) while the hub, idle, writes every PONG as soon as its PING is read.
+    server = start_server("node", ping_interval=1, ping_timeout=1)
+    proxy = FaultyProxy(server.port)
+    sio = greensio.Socket(proxy.url, transports=transports, force_new=True)
+    pings = Recorder()
+    sio.manager.on("ping", pings)
+    try:
+        wait_until(lambda: sio.connected, what="connected")
+        proxy.delay(0.35)
+        # The first PING read from now on has its PONG sent over the slow link; the server
+        # sends the next PING a pingInterval after that PONG arrived: two more for good measure.
+        pings.wait(len(pings.calls) + 3, timeout=15)
+        assert sio.connected
+        warnings = [record.getMessage() for record in caplog.records
+                    if record.name == "greensio" and "hub was blocked" in record.getMessage()]
+        assert warnings == []
+        assert sio.manager.stats.pong_lag_max < 0.5
+    finally:
+        sio.disconnect()
+        proxy.stop()

@@ -1,12 +1,13 @@
 // Reference Socket.IO server for greensio's integration tests.
 //
 //   node node_server.js --port P [--recovery] [--ping-interval MS]
-//                       [--ping-timeout MS] [--parser msgpack]
+//                       [--ping-timeout MS] [--parser msgpack] [--tally-file PATH]
 //
 // Prints "READY <port>" once listening. The behaviours are described in
 // tests/servers/README.md and mirrored by py_server.py.
 "use strict";
 
+const fs = require("node:fs");
 const http = require("node:http");
 const { parseArgs } = require("node:util");
 const { Server } = require("socket.io");
@@ -18,6 +19,7 @@ const { values: args } = parseArgs({
     "ping-interval": { type: "string", default: "25000" },
     "ping-timeout": { type: "string", default: "20000" },
     parser: { type: "string" },
+    "tally-file": { type: "string" },
   },
 });
 const port = Number(args.port);
@@ -34,6 +36,44 @@ if (args.parser === "msgpack") {
   options.parser = require("socket.io-msgpack-parser");
 } else if (args.parser !== undefined) {
   throw new Error(`unknown parser: ${args.parser}`);
+}
+
+// tally(key, seq): how many times each seq was processed, per key. In memory, or
+// with --tally-file appended to that file (one JSON line [key, seq] each, written
+// before the ack) so that the counts survive a restart of the server.
+const tallyFile = args["tally-file"];
+const tallyFd = tallyFile === undefined ? null : fs.openSync(tallyFile, "a");
+const tallies = new Map(); // key -> Map(seq -> count), without --tally-file
+
+function tally(key, seq) {
+  if (tallyFd !== null) {
+    fs.writeSync(tallyFd, `${JSON.stringify([key, seq])}\n`);
+    return;
+  }
+  if (!tallies.has(key)) tallies.set(key, new Map());
+  const counts = tallies.get(key);
+  counts.set(seq, (counts.get(seq) ?? 0) + 1);
+}
+
+// The counts of one key as runs [first, last, count]: every seq from first to
+// last was processed count times; seqs in no run never were.
+function tallyReport(key) {
+  let counts = tallies.get(key) ?? new Map();
+  if (tallyFd !== null) {
+    counts = new Map();
+    for (const line of fs.readFileSync(tallyFile, "utf8").split("\n")) {
+      if (!line) continue;
+      const [lineKey, seq] = JSON.parse(line);
+      if (lineKey === key) counts.set(seq, (counts.get(seq) ?? 0) + 1);
+    }
+  }
+  const runs = [];
+  for (const seq of [...counts.keys()].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last && last[1] === seq - 1 && last[2] === counts.get(seq)) last[1] = seq;
+    else runs.push([seq, seq, counts.get(seq)]);
+  }
+  return runs;
 }
 
 const httpServer = http.createServer();
@@ -89,6 +129,11 @@ function onConnection(socket) {
     socket.join("observers");
     ack?.("ok");
   });
+  on(socket, "tally", ([key, seq], ack) => {
+    tally(key, seq);
+    ack?.("ok");
+  });
+  on(socket, "tally_report", ([key], ack) => ack?.(tallyReport(key)));
   on(socket, "close_and_emit", ([n]) => {
     const id = socket.id;
     // A broadcast, so that with --recovery the client has an offset to resume from.

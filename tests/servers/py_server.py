@@ -1,6 +1,6 @@
 """python-socketio counterpart of node_server.js (see README.md beside it).
 
-    python py_server.py --port P [--ping-interval S] [--ping-timeout S]
+    python py_server.py --port P [--ping-interval S] [--ping-timeout S] [--tally-file PATH]
 
 Prints "READY <port>" once listening.
 """
@@ -9,6 +9,9 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import collections  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 from urllib.parse import parse_qsl  # noqa: E402
 
@@ -17,6 +20,45 @@ import socketio  # noqa: E402
 from gevent.event import AsyncResult  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 from geventwebsocket.handler import WebSocketHandler  # noqa: E402
+
+
+class Tally:
+    """How many times each seq was processed, per key: in memory, or appended to a
+    file (one JSON line [key, seq] each, written before the ack) so that the counts
+    survive a restart of the server."""
+
+    def __init__(self, path=None):
+        self.path = path
+        self.fd = None if path is None else os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.counts = collections.defaultdict(collections.Counter)
+
+    def add(self, key, seq):
+        if self.fd is not None:
+            os.write(self.fd, (json.dumps([key, seq]) + "\n").encode())
+        else:
+            self.counts[key][seq] += 1
+
+    def report(self, key):
+        """Runs [first, last, count]: every seq from first to last was processed
+        count times; seqs in no run never were."""
+        counts = self.counts[key]
+        if self.fd is not None:
+            counts = collections.Counter()
+            with open(self.path, encoding="utf-8") as lines:
+                for line in lines:
+                    line_key, seq = json.loads(line)
+                    if line_key == key:
+                        counts[seq] += 1
+        runs = []
+        for seq in sorted(counts):
+            if runs and runs[-1][1] == seq - 1 and runs[-1][2] == counts[seq]:
+                runs[-1][1] = seq
+            else:
+                runs.append([seq, seq, counts[seq]])
+        return runs
+
+
+tally = Tally()
 
 
 class Server(socketio.Server):
@@ -91,6 +133,13 @@ class PublicNamespace(socketio.Namespace):
         self.enter_room(sid, "observers")
         return "ok"
 
+    def on_tally(self, sid, key, seq):
+        tally.add(key, seq)
+        return "ok"
+
+    def on_tally_report(self, sid, key):
+        return tally.report(key)
+
     def on_close_and_emit(self, sid, n):
         self.emit("closing", to=sid)
         self.on_close_engine(sid)
@@ -118,7 +167,10 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ping-interval", type=whole_seconds, default=25)
     parser.add_argument("--ping-timeout", type=float, default=20)
+    parser.add_argument("--tally-file")
     args = parser.parse_args()
+    global tally
+    tally = Tally(args.tally_file)
 
     # Node's server does not check Origin either.
     sio = Server(async_mode="gevent", cors_allowed_origins="*",
