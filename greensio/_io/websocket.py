@@ -153,7 +153,10 @@ class FrameReader:
         return data[missing:]
 
     def _frame_size(self, buf: Any) -> int:
-        """The whole length of the frame ``buf`` starts with; 0 while its header is incomplete."""
+        """The whole length of the frame ``buf`` starts with; 0 while its header is incomplete.
+
+        For an unfinished frame only: ``_parse`` reads headers inline, once per frame.
+        """
         end = len(buf)
         if end < 2:
             return 0
