@@ -298,6 +298,7 @@ class WebSocketTransport:
         self._reader = FrameReader(max_message)
         self._write_lock = Semaphore()
         self._closed = False
+        self._peer_closed = False  # the server sent a CLOSE frame
         self.bytes_in = 0
         self._watcher: Any = None  # the io watcher while reading in hub callbacks (watch())
         self._on_packets: Optional[Callable[[list[Packet]], None]] = None
@@ -348,12 +349,12 @@ class WebSocketTransport:
         if self._early:  # frames that came with the handshake response
             early, self._early = self._early, b""
             self.bytes_in += len(early)
-            out = reader.feed(early)
-            if out:
-                packets = [p for p in out if type(p) is not tuple] if self._control(out) else out
-                if packets:
-                    return packets  # type: ignore[return-value]
+            packets = self._packets(reader.feed(early), blocking=True)
+            if packets:
+                return packets
         while True:
+            if self._peer_closed:
+                raise TransportClosed("transport close", "the server closed the WebSocket")
             try:
                 data = sock.recv(RECV_SIZE)  # type: ignore[attr-defined]
             except OSError as exc:
@@ -361,11 +362,9 @@ class WebSocketTransport:
             if not data:
                 raise TransportClosed("transport close", "connection closed by the server")
             self.bytes_in += len(data)
-            out = reader.feed(data)
-            if out:
-                packets = [p for p in out if type(p) is not tuple] if self._control(out) else out
-                if packets:
-                    return packets  # type: ignore[return-value]
+            packets = self._packets(reader.feed(data), blocking=True)
+            if packets:
+                return packets
 
     def watch(
         self, on_packets: Callable[[list[Packet]], None], on_closed: Callable[[str, Optional[ProtocolError]], None]
@@ -410,17 +409,17 @@ class WebSocketTransport:
             return
         self.bytes_in += n
         try:
-            out = self._reader.feed(self._view[:n])
-            if out and self._control(out, blocking=False):
-                out = [p for p in out if type(p) is not tuple]
+            packets = self._packets(self._reader.feed(self._view[:n]), blocking=False)
         except TransportClosed as exc:
             self._end(exc.reason)
             return
         except ProtocolError as exc:
             self._end("parse error", exc)
             return
-        if out:
-            self._on_packets(out)  # type: ignore[arg-type,misc]
+        if packets:
+            self._on_packets(packets)  # type: ignore[misc]
+        if self._peer_closed:
+            self._end("transport close")
 
     def _end(self, reason: str, error: Optional[ProtocolError] = None) -> None:
         """Watch mode: the connection is over; tell the owner once."""
@@ -429,18 +428,28 @@ class WebSocketTransport:
         if on_closed is not None:
             on_closed(reason, error)
 
-    def _control(self, items: list[object], blocking: bool = True) -> bool:
-        found = False
-        for item in items:
-            if type(item) is tuple:
-                found = True
-                opcode, payload = item
-                if opcode == OP_PING:
-                    self._reply(encode_frame(OP_PONG, payload, _keys.next()), blocking)
-                elif opcode == OP_CLOSE:
-                    self._reply(encode_frame(OP_CLOSE, b"\x03\xe8", _keys.next()), blocking)
-                    raise TransportClosed("transport close", "the server closed the WebSocket")
-        return found
+    def _packets(self, items: list[Any], blocking: bool) -> list[Packet]:
+        """The messages among what the reader returned, in order, with control frames answered.
+
+        What came before a CLOSE frame is still delivered; then the transport ends
+        (``_peer_closed``) and what followed it is ignored.
+        """
+        first = next((i for i, item in enumerate(items) if type(item) is tuple), -1)
+        if first < 0:
+            return items
+        packets = items[:first]
+        for item in items[first:]:
+            if type(item) is not tuple:
+                packets.append(item)
+                continue
+            opcode, payload = item
+            if opcode == OP_PING:
+                self._reply(encode_frame(OP_PONG, payload, _keys.next()), blocking)
+            elif opcode == OP_CLOSE:
+                self._reply(encode_frame(OP_CLOSE, b"\x03\xe8", _keys.next()), blocking)
+                self._peer_closed = True
+                break
+        return packets
 
     def _reply(self, frame: bytes, blocking: bool) -> None:
         """Answer a control frame. From the hub it never waits: what the socket does not
