@@ -14,6 +14,7 @@ and writes benchmarks/results/<timestamp>.json and .md. See benchmarks/README.md
 Only the Python standard library is needed here; the Python clients run under
 --python (default: this interpreter), which needs gevent and python-socketio.
 """
+
 import argparse
 import datetime
 import json
@@ -73,7 +74,8 @@ PSIO_POLLING_NOTE = (
     "python-socketio over polling: python-engineio's Payload.max_decode_packets raised "
     "from 16 to 1,000,000 in its process (with the default it drops the connection at the "
     "first poll response of more than 16 packets, and the Node server answers a poll with "
-    "everything queued; the workaround from python-engineio issue #142); {cap}")
+    "everything queued; the workaround from python-engineio issue #142); {cap}"
+)
 
 
 def log(msg):
@@ -99,12 +101,10 @@ def raise_nofile():
 
 def ensure_node_modules(npm):
     marker = os.path.join(HERE, "node_modules", "socket.io-client", "package.json")
-    if os.path.exists(marker) and os.path.exists(
-            os.path.join(HERE, "node_modules", "socket.io", "package.json")):
+    if os.path.exists(marker) and os.path.exists(os.path.join(HERE, "node_modules", "socket.io", "package.json")):
         return
     log("benchmarks/node_modules missing: npm ci --no-audit --no-fund")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
-                   stdout=sys.stderr)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, stdout=sys.stderr)
 
 
 class Server:
@@ -113,8 +113,12 @@ class Server:
     def __init__(self, node):
         self.proc = subprocess.Popen(
             [node, os.path.join(HERE, "server.js"), "--host", "127.0.0.1", "--port", "0"],
-            cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True)
+            cwd=HERE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         line = self.proc.stdout.readline()
         if not line:
             err = self.proc.stderr.read()
@@ -199,14 +203,12 @@ def machine_info(python, node, server, greensio_path):
         "runner_python": sys.version.split()[0],
     }
     try:
-        r = subprocess.run([python, "-c", PY_VERSIONS, greensio_path], capture_output=True,
-                           text=True, timeout=60)
+        r = subprocess.run([python, "-c", PY_VERSIONS, greensio_path], capture_output=True, text=True, timeout=60)
         info.update(json.loads(r.stdout.strip().splitlines()[-1]))
     except Exception as e:  # noqa: BLE001
         info["python_versions_error"] = str(e)
     try:
-        info["node"] = subprocess.run([node, "--version"], capture_output=True,
-                                      text=True, timeout=30).stdout.strip()
+        info["node"] = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
     except Exception as e:  # noqa: BLE001
         info["node"] = f"error: {e}"
     info["socket.io (server)"] = server.info.get("socketio")
@@ -216,12 +218,17 @@ def machine_info(python, node, server, greensio_path):
     except (OSError, ValueError, KeyError):
         info["socket.io-client"] = None
     try:
-        info["git_commit"] = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-            timeout=10).stdout.strip() or None
-        info["git_dirty"] = bool(subprocess.run(
-            ["git", "status", "--porcelain", "--", "greensio"], cwd=ROOT,
-            capture_output=True, text=True, timeout=10).stdout.strip())
+        info["git_commit"] = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
+        info["git_dirty"] = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--", "greensio"], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        )
     except Exception:  # noqa: BLE001
         info["git_commit"] = None
     return info
@@ -232,10 +239,20 @@ def machine_info(python, node, server, greensio_path):
 
 def client_command(client, scenario, opts, url, n):
     transport = "polling" if scenario in POLLING else "websocket"
-    common = ["--url", url, "--scenario", POLLING.get(scenario, scenario),
-              "--target-cpu", str(opts.target_cpu),
-              "--n", str(n), "--connect-deadline", str(opts.connect_deadline),
-              "--transport", transport]
+    common = [
+        "--url",
+        url,
+        "--scenario",
+        POLLING.get(scenario, scenario),
+        "--target-cpu",
+        str(opts.target_cpu),
+        "--n",
+        str(n),
+        "--connect-deadline",
+        str(opts.connect_deadline),
+        "--transport",
+        transport,
+    ]
     if opts.m:
         common += ["--m", str(opts.m)]
     elif client == "psio" and transport == "polling" and opts.psio_polling_max_m:
@@ -245,8 +262,7 @@ def client_command(client, scenario, opts, url, n):
         return [opts.node, "--expose-gc", os.path.join(HERE, "clients", "node_client.js")] + common, env
     script = {"psio": "psio_client.py", "greensio": "greensio_client.py"}[client]
     if client == "greensio":  # the library from this work tree, not an installed copy
-        env["PYTHONPATH"] = opts.greensio_path + (
-            os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["PYTHONPATH"] = opts.greensio_path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return [opts.python, os.path.join(HERE, "clients", script)] + common, env
 
 
@@ -255,14 +271,19 @@ def run_one(client, scenario, opts, server, n):
     timeout = (opts.connect_deadline + 90) if scenario == "idle" else opts.timeout
     t0 = time.perf_counter()
     try:
-        r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True,
-                           timeout=timeout)
+        r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        tail = (e.stderr or b"")
+        tail = e.stderr or b""
         tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
-        return {"client": client, "scenario": scenario, "ok": False, "na": False,
-                "error": f"killed after {timeout:.0f} s (timeout)",
-                "stderr_tail": tail[-1500:], "elapsed_s": time.perf_counter() - t0}
+        return {
+            "client": client,
+            "scenario": scenario,
+            "ok": False,
+            "na": False,
+            "error": f"killed after {timeout:.0f} s (timeout)",
+            "stderr_tail": tail[-1500:],
+            "elapsed_s": time.perf_counter() - t0,
+        }
     res = None
     for line in reversed(r.stdout.strip().splitlines()):
         line = line.strip()
@@ -273,8 +294,13 @@ def run_one(client, scenario, opts, server, n):
             except ValueError:
                 continue
     if res is None:
-        res = {"client": client, "scenario": scenario, "ok": False, "na": False,
-               "error": f"no result line (exit code {r.returncode})"}
+        res = {
+            "client": client,
+            "scenario": scenario,
+            "ok": False,
+            "na": False,
+            "error": f"no result line (exit code {r.returncode})",
+        }
     else:  # the client reports "emit" + transport "polling" for run.py's "emit-polling"
         res["client_scenario"] = res.get("scenario")
         res["scenario"] = scenario
@@ -291,11 +317,12 @@ def describe(res):
     if not res.get("ok"):
         return "ERROR: {}".format(res.get("error", "")[:200])
     if res["scenario"] == "idle":
-        s = (f"{res['connected']}/{res['n']} connected in {res['connect_wall_s']:.2f} s "
-             f"({res['connect_cpu_s']:.2f} s CPU), {res['mem_kb_per_client']:.1f} KB/client")
+        s = (
+            f"{res['connected']}/{res['n']} connected in {res['connect_wall_s']:.2f} s "
+            f"({res['connect_cpu_s']:.2f} s CPU), {res['mem_kb_per_client']:.1f} KB/client"
+        )
         return s + (" [{}]".format(res["partial"]) if res.get("partial") else "")
-    return (f"{res['value']:.1f} µs/msg (M={res['m']}, {res['cpu_s']:.2f} s CPU, "
-            f"{res['wall_s']:.2f} s wall)")
+    return f"{res['value']:.1f} µs/msg (M={res['m']}, {res['cpu_s']:.2f} s CPU, {res['wall_s']:.2f} s wall)"
 
 
 # ---------------------------------------------------------------- summary
@@ -323,8 +350,7 @@ def summarize(runs, clients):
             cell = {"runs": len(rs), "ok_runs": len(ok)}
             if ok:
                 vals = [r[field] for r in ok]
-                cell.update(median=statistics.median(vals), min=min(vals), max=max(vals),
-                            values=vals)
+                cell.update(median=statistics.median(vals), min=min(vals), max=max(vals), values=vals)
                 if scenario == "idle":
                     cell["n"] = sorted({r["n"] for r in ok})
                     cell["connected"] = [r["connected"] for r in ok]
@@ -336,8 +362,7 @@ def summarize(runs, clients):
                     caps = [r["max_m"] for r in ok if r.get("max_m")]
                     if caps:
                         cell["max_m"] = caps[0]
-                        cell["capped_runs"] = sum(1 for r in ok if r.get("max_m")
-                                                  and r["m"] >= r["max_m"])
+                        cell["capped_runs"] = sum(1 for r in ok if r.get("max_m") and r["m"] >= r["max_m"])
             elif rs:
                 cell["na"] = all(r.get("na") for r in rs)
                 cell["error"] = next((r.get("error") for r in rs if r.get("error")), "failed")
@@ -384,8 +409,7 @@ def build_table(summary, clients, opts, notes):
                 txt = "n/a"
             elif cell.get("runs"):
                 txt = "error"
-                note = "error — {}, {}: {}".format(CLIENT_TITLES[client], scenario,
-                                                 (cell.get("error") or "")[:300])
+                note = "error — {}, {}: {}".format(CLIENT_TITLES[client], scenario, (cell.get("error") or "")[:300])
                 if note not in notes:
                     notes.append(note)
             else:
@@ -408,10 +432,15 @@ def build_table(summary, clients, opts, notes):
         else:
             ok = sum(c.get("ok_runs", 0) for c in psio_polling)
             hit = sum(c.get("capped_runs", 0) for c in psio_polling)
-            text = (f"at most {cap:,} messages per warm-up or measured section "
-                    f"(--psio-polling-max-m); the cap bound "
-                    + (f"{hit} of {ok} measured sections (cells marked M ≤ {cap:,})" if hit
-                       else f"none of the {ok} measured sections"))
+            text = (
+                f"at most {cap:,} messages per warm-up or measured section "
+                f"(--psio-polling-max-m); the cap bound "
+                + (
+                    f"{hit} of {ok} measured sections (cells marked M ≤ {cap:,})"
+                    if hit
+                    else f"none of the {ok} measured sections"
+                )
+            )
         notes.append(PSIO_POLLING_NOTE.format(cap=text))
     return header, rows
 
@@ -429,16 +458,17 @@ def reps_sentence(opts):
 
 
 def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for row in rows:
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
 def detail_table(summary, clients):
-    lines = ["| figure | client | median | min | max | ok runs | M (messages) per run |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "| figure | client | median | min | max | ok runs | M (messages) per run |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for scenario, field, _title, _ in FIGURES:
         for client in clients:
             cell = summary.get(f"{scenario}.{field}.{client}")
@@ -448,11 +478,13 @@ def detail_table(summary, clients):
                 extra = ", ".join(str(m) for m in cell["m"])
             else:
                 extra = "N={}, connected {}".format(
-                    "/".join(str(x) for x in cell.get("n", [])),
-                    ", ".join(str(x) for x in cell.get("connected", [])))
-            cells = [f"{scenario}.{field}", client] + [
-                fmt_num(cell[k], field) for k in ("median", "min", "max")] + [
-                f"{cell['ok_runs']}/{cell['runs']}", extra]
+                    "/".join(str(x) for x in cell.get("n", [])), ", ".join(str(x) for x in cell.get("connected", []))
+                )
+            cells = (
+                [f"{scenario}.{field}", client]
+                + [fmt_num(cell[k], field) for k in ("median", "min", "max")]
+                + [f"{cell['ok_runs']}/{cell['runs']}", extra]
+            )
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -463,40 +495,58 @@ def detail_table(summary, clients):
 def parse_args():
     p = argparse.ArgumentParser(
         description="greensio vs python-socketio+gevent vs Node socket.io-client, "
-                    "against one Node socket.io 4.8 server; client CPU per message.")
-    p.add_argument("--quick", action="store_true",
-                   help="fewer reps, shorter sections, N=1,000 (about 1-2 minutes)")
-    p.add_argument("--reps", type=int, help="repetitions of each throughput scenario "
-                   "(default 5; --quick 3)")
-    p.add_argument("--idle-reps", type=int, help="repetitions of the N-client scenario "
-                   "(default 3; --quick 1)")
-    p.add_argument("--only", action="append", default=[], metavar="NAME",
-                   help="run only these scenarios and/or clients (comma-separated, "
-                        "repeatable): {}; {}; polling = {}".format(
-                            ", ".join(SCENARIOS), ", ".join(CLIENTS), ", ".join(POLLING)))
-    p.add_argument("--clients", type=int, metavar="N",
-                   help="idle clients connected in one process (default 5,000; --quick 1,000)")
-    p.add_argument("--psio-max-clients", type=int, default=0, metavar="N",
-                   help="cap N for python-socketio only (reported as N=... in its cell)")
-    p.add_argument("--psio-polling-max-m", type=int, default=PSIO_POLLING_MAX_M, metavar="M",
-                   help="python-socketio over polling: at most M messages per warm-up or "
-                        "measured section (default %(default)s; 0: no cap)")
-    p.add_argument("--target-cpu", type=float,
-                   help="client CPU seconds per measured section (default 1.0; --quick 0.3)")
-    p.add_argument("--m", type=int, default=0,
-                   help="force the message count M of every throughput section")
-    p.add_argument("--connect-deadline", type=float, default=60.0,
-                   help="seconds to wait for the N clients to connect (default 60)")
-    p.add_argument("--timeout", type=float,
-                   help="kill a throughput client after this many seconds")
-    p.add_argument("--keep-going", action="store_true",
-                   help="retry a client/scenario in later reps after it failed "
-                        "(default: skip it once it failed)")
-    p.add_argument("--python", default=sys.executable,
-                   help="interpreter for the Python clients (default: this one)")
-    p.add_argument("--greensio-path", default=ROOT, metavar="DIR",
-                   help="directory holding the greensio package to measure "
-                        "(default: this work tree, %(default)s)")
+        "against one Node socket.io 4.8 server; client CPU per message."
+    )
+    p.add_argument("--quick", action="store_true", help="fewer reps, shorter sections, N=1,000 (about 1-2 minutes)")
+    p.add_argument("--reps", type=int, help="repetitions of each throughput scenario (default 5; --quick 3)")
+    p.add_argument("--idle-reps", type=int, help="repetitions of the N-client scenario (default 3; --quick 1)")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only these scenarios and/or clients (comma-separated, repeatable): {}; {}; polling = {}".format(
+            ", ".join(SCENARIOS), ", ".join(CLIENTS), ", ".join(POLLING)
+        ),
+    )
+    p.add_argument(
+        "--clients", type=int, metavar="N", help="idle clients connected in one process (default 5,000; --quick 1,000)"
+    )
+    p.add_argument(
+        "--psio-max-clients",
+        type=int,
+        default=0,
+        metavar="N",
+        help="cap N for python-socketio only (reported as N=... in its cell)",
+    )
+    p.add_argument(
+        "--psio-polling-max-m",
+        type=int,
+        default=PSIO_POLLING_MAX_M,
+        metavar="M",
+        help="python-socketio over polling: at most M messages per warm-up or "
+        "measured section (default %(default)s; 0: no cap)",
+    )
+    p.add_argument(
+        "--target-cpu", type=float, help="client CPU seconds per measured section (default 1.0; --quick 0.3)"
+    )
+    p.add_argument("--m", type=int, default=0, help="force the message count M of every throughput section")
+    p.add_argument(
+        "--connect-deadline", type=float, default=60.0, help="seconds to wait for the N clients to connect (default 60)"
+    )
+    p.add_argument("--timeout", type=float, help="kill a throughput client after this many seconds")
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="retry a client/scenario in later reps after it failed (default: skip it once it failed)",
+    )
+    p.add_argument("--python", default=sys.executable, help="interpreter for the Python clients (default: this one)")
+    p.add_argument(
+        "--greensio-path",
+        default=ROOT,
+        metavar="DIR",
+        help="directory holding the greensio package to measure (default: this work tree, %(default)s)",
+    )
     p.add_argument("--node", default=shutil.which("node") or "node")
     p.add_argument("--npm", default=shutil.which("npm") or "npm")
     p.add_argument("--no-save", action="store_true", help="do not write results/")
@@ -530,21 +580,29 @@ def main():
     failed = {}  # (client, scenario) -> error, to skip later reps
     try:
         machine = machine_info(opts.python, opts.node, server, opts.greensio_path)
-        log("server: socket.io {} on {} (node {}); clients: {}; scenarios: {}".format(
-            server.info.get("socketio"), server.url, machine.get("node"),
-            ", ".join(opts.client_list), ", ".join(opts.scenarios)))
-        log(f"profile: {'quick' if opts.quick else 'full'}, reps={opts.reps}, "
+        log(
+            "server: socket.io {} on {} (node {}); clients: {}; scenarios: {}".format(
+                server.info.get("socketio"),
+                server.url,
+                machine.get("node"),
+                ", ".join(opts.client_list),
+                ", ".join(opts.scenarios),
+            )
+        )
+        log(
+            f"profile: {'quick' if opts.quick else 'full'}, reps={opts.reps}, "
             f"idle reps={opts.idle_reps}, target CPU/section={opts.target_cpu:.2f} s, "
-            f"N={opts.clients}")
+            f"N={opts.clients}"
+        )
         plan = []
         k = len(opts.client_list)
         for rep in range(opts.reps):
-            order = opts.client_list[rep % k:] + opts.client_list[:rep % k]
+            order = opts.client_list[rep % k :] + opts.client_list[: rep % k]
             for scenario in [s for s in THROUGHPUT if s in opts.scenarios]:
                 plan += [(rep, scenario, c) for c in order]
         if "idle" in opts.scenarios:
             for rep in range(opts.idle_reps):
-                order = opts.client_list[rep % k:] + opts.client_list[:rep % k]
+                order = opts.client_list[rep % k :] + opts.client_list[: rep % k]
                 plan += [(rep, "idle", c) for c in order]
         for i, (rep, scenario, client) in enumerate(plan, 1):
             prefix = f"[{i:3d}/{len(plan)}] rep {rep + 1} {scenario:<12} {client:<9}"
@@ -563,8 +621,7 @@ def main():
             runs.append(res)
             log(prefix + " " + describe(res))
             if not res.get("ok"):
-                failed[(client, scenario)] = {k2: res.get(k2) for k2 in
-                                              ("client", "scenario", "ok", "na", "error")}
+                failed[(client, scenario)] = {k2: res.get(k2) for k2 in ("client", "scenario", "ok", "na", "error")}
             time.sleep(1.0 if scenario == "idle" else 0.2)  # let the server settle
         machine["loadavg_end"] = list(os.getloadavg())
         machine["server_cpu_s"] = server.cpu_seconds()
@@ -583,25 +640,33 @@ def main():
                 r = ratio(summary, scenario, field, "greensio", other)
                 ratios[f"{scenario}.{field}.greensio/{other}"] = r
     config = {
-        "profile": "quick" if opts.quick else "full", "reps": opts.reps,
-        "idle_reps": opts.idle_reps, "target_cpu_s": opts.target_cpu,
-        "clients_n": opts.clients, "psio_max_clients": opts.psio_max_clients or None,
+        "profile": "quick" if opts.quick else "full",
+        "reps": opts.reps,
+        "idle_reps": opts.idle_reps,
+        "target_cpu_s": opts.target_cpu,
+        "clients_n": opts.clients,
+        "psio_max_clients": opts.psio_max_clients or None,
         "psio_polling_max_m": opts.psio_polling_max_m or None,
-        "forced_m": opts.m or None, "scenarios": opts.scenarios,
-        "clients": opts.client_list, "command": " ".join(sys.argv),
-        "payloads": {"emit": "event 'm', one 50-character ASCII string",
-                     "recv": "event 'e', one 100-character ASCII string",
-                     "recv64k": "event 'b', one 65,536-byte Buffer (binary attachment)",
-                     "call": "event 'echo', one integer, acked with it",
-                     "emit-polling": "as emit, over the polling transport only",
-                     "recv-polling": "as recv, over the polling transport only"},
-        "transports": "websocket only (no upgrade), except the *-polling scenarios: polling "
-                      "only (no upgrade)",
+        "forced_m": opts.m or None,
+        "scenarios": opts.scenarios,
+        "clients": opts.client_list,
+        "command": " ".join(sys.argv),
+        "payloads": {
+            "emit": "event 'm', one 50-character ASCII string",
+            "recv": "event 'e', one 100-character ASCII string",
+            "recv64k": "event 'b', one 65,536-byte Buffer (binary attachment)",
+            "call": "event 'echo', one integer, acked with it",
+            "emit-polling": "as emit, over the polling transport only",
+            "recv-polling": "as recv, over the polling transport only",
+        },
+        "transports": "websocket only (no upgrade), except the *-polling scenarios: polling only (no upgrade)",
     }
     print()
-    print(f"greensio benchmarks — {started:%Y-%m-%d %H:%M}, {machine.get('cpu_model')} "
-          f"({machine.get('cpu_count')} cores), python {machine.get('python')}, "
-          f"node {machine.get('node')}, socket.io {machine.get('socket.io (server)')}")
+    print(
+        f"greensio benchmarks — {started:%Y-%m-%d %H:%M}, {machine.get('cpu_model')} "
+        f"({machine.get('cpu_count')} cores), python {machine.get('python')}, "
+        f"node {machine.get('node')}, socket.io {machine.get('socket.io (server)')}"
+    )
     print(reps_sentence(opts) + "; lower is better; ratio < 1 means greensio is cheaper")
     print()
     print(table)
@@ -612,38 +677,62 @@ def main():
     if not opts.no_save:
         os.makedirs(RESULTS, exist_ok=True)
         stamp = started.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
-        doc = {"started": started.isoformat(timespec="seconds"),
-               "finished": finished.isoformat(timespec="seconds"),
-               "duration_s": (finished - started).total_seconds(),
-               "machine": machine, "config": config, "server": server.info,
-               "summary": summary, "ratios": ratios,
-               "table": {"header": header, "rows": rows}, "notes": notes, "runs": runs}
+        doc = {
+            "started": started.isoformat(timespec="seconds"),
+            "finished": finished.isoformat(timespec="seconds"),
+            "duration_s": (finished - started).total_seconds(),
+            "machine": machine,
+            "config": config,
+            "server": server.info,
+            "summary": summary,
+            "ratios": ratios,
+            "table": {"header": header, "rows": rows},
+            "notes": notes,
+            "runs": runs,
+        }
         jpath = os.path.join(RESULTS, stamp + ".json")
         with open(jpath, "w") as f:
             json.dump(doc, f, indent=1, ensure_ascii=False)
         mpath = os.path.join(RESULTS, stamp + ".md")
         with open(mpath, "w") as f:
             f.write("# greensio benchmarks — {}\n\n".format(started.strftime("%Y-%m-%d %H:%M:%S")))
-            f.write(reps_sentence(opts) + "; lower is better; a ratio below 1 means "
-                    "greensio is cheaper. Method: benchmarks/README.md.\n\n")
+            f.write(
+                reps_sentence(opts) + "; lower is better; a ratio below 1 means "
+                "greensio is cheaper. Method: benchmarks/README.md.\n\n"
+            )
             f.write(table + "\n\n")
             for note in notes:
                 f.write(f"- {note}\n")
             if notes:
                 f.write("\n")
             f.write("## Machine\n\n")
-            for key in ("cpu_model", "cpu_count", "mem_total_gb", "kernel", "python",
-                        "node", "socket.io (server)", "socket.io-client", "python-socketio",
-                        "python-engineio", "websocket-client", "gevent", "greenlet",
-                        "greensio", "git_commit", "git_dirty", "loadavg_start",
-                        "loadavg_end", "server_cpu_s"):
+            for key in (
+                "cpu_model",
+                "cpu_count",
+                "mem_total_gb",
+                "kernel",
+                "python",
+                "node",
+                "socket.io (server)",
+                "socket.io-client",
+                "python-socketio",
+                "python-engineio",
+                "websocket-client",
+                "gevent",
+                "greenlet",
+                "greensio",
+                "git_commit",
+                "git_dirty",
+                "loadavg_start",
+                "loadavg_end",
+                "server_cpu_s",
+            ):
                 f.write(f"- {key}: {machine.get(key)}\n")
             f.write("\n## Configuration\n\n")
             for key, val in config.items():
                 f.write(f"- {key}: {val}\n")
             f.write(f"- duration: {(finished - started).total_seconds():.0f} s\n")
-            f.write("\n## Spread and message counts\n\n" + detail_table(summary, opts.client_list)
-                    + "\n")
+            f.write("\n## Spread and message counts\n\n" + detail_table(summary, opts.client_list) + "\n")
         print(f"results: {os.path.relpath(jpath)}\n         {os.path.relpath(mpath)}")
     errors = [r for r in runs if not r.get("ok") and not r.get("na")]
     return 0 if not errors else 1

@@ -13,6 +13,7 @@ Run:  python examples/daemon.py http://localhost:3000      (or set GREENSIO_URL)
 The test servers have no job producer, so on its first connect the daemon asks the server to
 send it ``--demo-jobs`` jobs (``server_emit("job", n)``); use ``--demo-jobs 0`` with a real one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -119,8 +120,7 @@ def main() -> int:
     parser.add_argument("--grace", type=float, default=10.0, help="how long shutdown waits for jobs in flight")
     parser.add_argument("--demo-jobs", type=int, default=3, help="jobs to ask the test server for on first connect")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return Daemon(args.url, args.job_seconds, args.grace, args.demo_jobs).run()
 
 

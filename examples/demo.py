@@ -2,6 +2,7 @@
 
 Run: ./dev demo
 """
+
 from gevent import monkey
 
 monkey.patch_all()

@@ -1,4 +1,5 @@
 """greensio: a fast Socket.IO client (protocol v5 over Engine.IO v4) for gevent programs."""
+
 from __future__ import annotations
 
 from typing import Any, Optional

@@ -1,4 +1,5 @@
 """``python -m greensio``: the greensio command line (see greensio.cli)."""
+
 import sys
 
 from .cli import main

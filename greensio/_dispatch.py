@@ -8,6 +8,7 @@ the idle worker ends after ``linger`` seconds without a job, so an idle
 connection holds no handler greenlet. With ``concurrency`` N, at most N workers
 exist; the rest wait in the queue.
 """
+
 from __future__ import annotations
 
 import logging

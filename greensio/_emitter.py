@@ -1,4 +1,5 @@
 """Listener registry: on/once/off/listeners and the catch-all listeners, as in the JS client."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional, TypeVar, Union, overload

@@ -1,4 +1,5 @@
 """The public error tree of greensio."""
+
 from __future__ import annotations
 
 from typing import Any

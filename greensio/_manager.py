@@ -1,4 +1,5 @@
 """Manager: one Engine.IO connection, its greenlets, and the namespace sockets on it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,10 +64,39 @@ class Manager:
     """
 
     __slots__ = (
-        "__weakref__", "_backoff", "_close_reason", "_closing", "_cookies", "_counters", "_decoder_class",
-        "_dispatch", "_encoder", "_engine", "_epoch", "_events", "_flush_scheduled", "_forked", "_hub_loop", "_key",
-        "_loop", "_nsps", "_out", "_packet_size", "_params", "_ping_at", "_proxy", "_reconnecting", "_runner",
-        "_skip_reconnect", "_ssl_context", "_target", "_transport", "_upgrader", "_upgrading", "_writer", "observer",
+        "__weakref__",
+        "_backoff",
+        "_close_reason",
+        "_closing",
+        "_cookies",
+        "_counters",
+        "_decoder_class",
+        "_dispatch",
+        "_encoder",
+        "_engine",
+        "_epoch",
+        "_events",
+        "_flush_scheduled",
+        "_forked",
+        "_hub_loop",
+        "_key",
+        "_loop",
+        "_nsps",
+        "_out",
+        "_packet_size",
+        "_params",
+        "_ping_at",
+        "_proxy",
+        "_reconnecting",
+        "_runner",
+        "_skip_reconnect",
+        "_ssl_context",
+        "_target",
+        "_transport",
+        "_upgrader",
+        "_upgrading",
+        "_writer",
+        "observer",
         "options",
     )
 
@@ -317,9 +347,15 @@ class Manager:
                 transport: Transport
                 if self._first_transport() == "polling":
                     transport, packets = PollingTransport.open(
-                        engine_url(self._target, opts.path, "polling", query), self._target.host,
-                        self._target.port, headers=headers, timeout=None, ssl_context=self._ssl_context,
-                        max_message=opts.max_message_size, cookies=self._cookies, proxy=self._proxy,
+                        engine_url(self._target, opts.path, "polling", query),
+                        self._target.host,
+                        self._target.port,
+                        headers=headers,
+                        timeout=None,
+                        ssl_context=self._ssl_context,
+                        max_message=opts.max_message_size,
+                        cookies=self._cookies,
+                        proxy=self._proxy,
                     )
                 else:
                     transport = self._open_websocket(query, headers, sid=None)
@@ -356,9 +392,15 @@ class Manager:
         if self._cookies:
             headers = {**headers, "Cookie": cookie_header(self._cookies)}
         return WebSocketTransport.open(
-            engine_url(self._target, self.options.path, "websocket", query, sid=sid), self._target.host,
-            self._target.port, headers=headers, timeout=None, ssl_context=self._ssl_context,
-            max_message=self.options.max_message_size, cookies=self._cookies, proxy=self._proxy,
+            engine_url(self._target, self.options.path, "websocket", query, sid=sid),
+            self._target.host,
+            self._target.port,
+            headers=headers,
+            timeout=None,
+            ssl_context=self._ssl_context,
+            max_message=self.options.max_message_size,
+            cookies=self._cookies,
+            proxy=self._proxy,
         )
 
     def _upgrade(self, polling: PollingTransport, engine: EngineState) -> None:
@@ -427,8 +469,11 @@ class Manager:
         self._runner.arm(engine.deadline)
         hs = engine.handshake
         if (
-            isinstance(transport, PollingTransport) and self.options.upgrade and hs is not None
-            and "websocket" in self.options.transports and "websocket" in hs.upgrades
+            isinstance(transport, PollingTransport)
+            and self.options.upgrade
+            and hs is not None
+            and "websocket" in self.options.transports
+            and "websocket" in hs.upgrades
         ):
             self._upgrader = self._runner.spawn(self._upgrade, transport, engine)
         self._counters.connects += 1
@@ -501,15 +546,15 @@ class Manager:
             if self._close_reason is not None:
                 return False
             if watch is not None:
-                if watch(functools.partial(self._watched, transport, engine, decoder),
-                         functools.partial(self._watch_closed, self._epoch, transport)):
+                if watch(
+                    functools.partial(self._watched, transport, engine, decoder),
+                    functools.partial(self._watch_closed, self._epoch, transport),
+                ):
                     return True
                 watch = None
             packets = transport.read()
 
-    def _watched(
-        self, transport: Any, engine: EngineState, decoder: Any, packets: list[Any], start: int = 0
-    ) -> None:
+    def _watched(self, transport: Any, engine: EngineState, decoder: Any, packets: list[Any], start: int = 0) -> None:
         """Hub callback: feed what a read brought, YIELD_EVERY packets per turn of the hub."""
         stop = min(len(packets), start + YIELD_EVERY)
         try:
@@ -597,7 +642,9 @@ class Manager:
         if engine is not None and engine.handshake is not None and lag > engine.handshake.ping_timeout / 2:
             log.warning(
                 "a PONG left %.3f s after its PING (pingTimeout %.3f s): the gevent hub was blocked, "
-                "likely by CPU-bound code in this process", lag, engine.handshake.ping_timeout,
+                "likely by CPU-bound code in this process",
+                lag,
+                engine.handshake.ping_timeout,
             )
 
     def _abort(self, reason: str) -> None:

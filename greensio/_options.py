@@ -1,4 +1,5 @@
 """Option parsing and validation for Manager and Socket."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The owner of every greenlet and timer a Manager starts: one set of greenlets, one watchdog timer."""
+
 from __future__ import annotations
 
 import math

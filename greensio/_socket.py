@@ -1,4 +1,5 @@
 """Socket: one namespace on a Manager — events, emits, acks, connect and disconnect."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """What a Manager has done, as a frozen snapshot, and the observer calls."""
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,14 @@ class Counters:
     """The live, mutable counters behind ``Stats`` (cheap to bump on the hot path)."""
 
     __slots__ = (
-        "connects", "reconnects", "packets_sent", "packets_received", "bytes_sent", "bytes_received",
-        "pong_lag_last", "pong_lag_max",
+        "connects",
+        "reconnects",
+        "packets_sent",
+        "packets_received",
+        "bytes_sent",
+        "bytes_received",
+        "pong_lag_last",
+        "pong_lag_max",
     )
 
     def __init__(self) -> None:
@@ -43,8 +50,15 @@ class Counters:
 
     def snapshot(self, buffered: int) -> Stats:
         return Stats(
-            self.connects, self.reconnects, self.packets_sent, self.packets_received, self.bytes_sent,
-            self.bytes_received, buffered, self.pong_lag_last, self.pong_lag_max,
+            self.connects,
+            self.reconnects,
+            self.packets_sent,
+            self.packets_received,
+            self.bytes_sent,
+            self.bytes_received,
+            buffered,
+            self.pong_lag_last,
+            self.pong_lag_max,
         )
 
 

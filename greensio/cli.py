@@ -14,6 +14,7 @@ Exit codes: 0 done (``listen`` also on SIGINT/SIGTERM), 1 connection failed or l
 signal exits 128 + its number. The CLI never reconnects: it fails fast. This module
 installs signal handlers (in ``main()`` only, as an application may); the library never does.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,7 @@ def _json_value(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"invalid JSON {text!r} ({exc}); quote strings, e.g. '\"hello\"'") from None
+        raise argparse.ArgumentTypeError(f"invalid JSON {text!r} ({exc}); quote strings, e.g. '\"hello\"'") from None
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -113,35 +113,63 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("url", metavar="URL", help="server URL, e.g. http://localhost:3000 (its path is the namespace)")
     common.add_argument("--namespace", "-n", metavar="NS", help="namespace, e.g. /chat (replaces the URL's path)")
     common.add_argument("--auth", type=_json_object, metavar="JSON", help="CONNECT auth payload, a JSON object")
-    common.add_argument("--transports", type=_transports, default=["websocket"], metavar="LIST",
-                        help="comma-separated transports to use (default: websocket)")
+    common.add_argument(
+        "--transports",
+        type=_transports,
+        default=["websocket"],
+        metavar="LIST",
+        help="comma-separated transports to use (default: websocket)",
+    )
     common.add_argument("--path", default="/socket.io", help="the server's Socket.IO path (default: /socket.io)")
     common.add_argument("--verbose", "-v", action="store_true", help="log the client's debug messages to stderr")
 
     parser = argparse.ArgumentParser(
-        prog="greensio", description="A Socket.IO client (protocol v5) on the command line.",
-        epilog="exit codes: 0 ok, 1 connection failed or lost, 2 usage error, 3 timeout")
+        prog="greensio",
+        description="A Socket.IO client (protocol v5) on the command line.",
+        epilog="exit codes: 0 ok, 1 connection failed or lost, 2 usage error, 3 timeout",
+    )
     parser.add_argument("--version", action="version", version=f"greensio {greensio.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    listen = commands.add_parser("listen", parents=[common], help="print incoming events as JSON lines",
-                                 description="Print each incoming event as one JSON line until --count events "
-                                             "arrived or SIGINT/SIGTERM.")
+    listen = commands.add_parser(
+        "listen",
+        parents=[common],
+        help="print incoming events as JSON lines",
+        description="Print each incoming event as one JSON line until --count events arrived or SIGINT/SIGTERM.",
+    )
     listen.add_argument("--count", type=_positive_int, metavar="N", help="exit 0 after N events")
-    listen.add_argument("--timeout", type=_seconds, metavar="S",
-                        help=f"deadline in seconds for connecting and, with --count, for the N events "
-                             f"(default: {CONNECT_TIMEOUT:g} s to connect, then no limit)")
+    listen.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="S",
+        help=f"deadline in seconds for connecting and, with --count, for the N events "
+        f"(default: {CONNECT_TIMEOUT:g} s to connect, then no limit)",
+    )
 
-    emit = commands.add_parser("emit", parents=[common], help="send one event",
-                               description="Send one event; each JSON_ARG is one argument, parsed as JSON.")
+    emit = commands.add_parser(
+        "emit",
+        parents=[common],
+        help="send one event",
+        description="Send one event; each JSON_ARG is one argument, parsed as JSON.",
+    )
     emit.add_argument("event", metavar="EVENT")
     emit.add_argument("args", metavar="JSON_ARG", nargs="*", type=_json_value)
     emit.add_argument("--ack", action="store_true", help="ask for an ack and print its arguments as a JSON list")
-    emit.add_argument("--linger", type=_non_negative_seconds, default=LINGER, metavar="S",
-                      help=f"without --ack, stay connected S seconds after sending (default: {LINGER:g}): servers "
-                           "drop an event that arrives together with the disconnect")
-    emit.add_argument("--timeout", type=_seconds, default=CONNECT_TIMEOUT, metavar="S",
-                      help=f"deadline in seconds for the whole command, ack included (default: {CONNECT_TIMEOUT:g})")
+    emit.add_argument(
+        "--linger",
+        type=_non_negative_seconds,
+        default=LINGER,
+        metavar="S",
+        help=f"without --ack, stay connected S seconds after sending (default: {LINGER:g}): servers "
+        "drop an event that arrives together with the disconnect",
+    )
+    emit.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=CONNECT_TIMEOUT,
+        metavar="S",
+        help=f"deadline in seconds for the whole command, ack included (default: {CONNECT_TIMEOUT:g})",
+    )
     return parser
 
 
@@ -316,8 +344,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="greensio: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="greensio: %(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "listen":
         return _run(_listen, args, lambda signum: EXIT_OK)
     return _run(_emit, args, lambda signum: 128 + signum)

@@ -1,4 +1,5 @@
 """Fixtures that run the test servers of tests/servers/ as child processes."""
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,14 @@ def node_modules() -> None:
     if npm is None:
         pytest.fail("npm is needed for the Node test servers (Node 20 + npm)", pytrace=False)
     try:
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=SERVERS_DIR, check=True,
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=NPM_CI_TIMEOUT)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=SERVERS_DIR,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=NPM_CI_TIMEOUT,
+        )
     except subprocess.CalledProcessError as exc:
         pytest.fail(f"npm ci failed in {SERVERS_DIR}:\n{exc.stdout.decode()}{exc.stderr.decode()}", pytrace=False)
     except subprocess.TimeoutExpired:
@@ -118,7 +125,8 @@ def _no_internal_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail any test during which a connection loop of greensio died of an unexpected exception."""
     yield
     failures = [
-        record.getMessage() for record in caplog.get_records("call")
+        record.getMessage()
+        for record in caplog.get_records("call")
         if record.name == "greensio" and "connection loop" in record.getMessage()
     ]
     assert not failures, f"greensio's connection loop failed: {failures}"

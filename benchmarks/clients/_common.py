@@ -81,19 +81,25 @@ def plan_m(scenario, est_cpu_per_msg, target_cpu, forced=None, cap=0):
 def parse_args(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True)
-    p.add_argument("--scenario", required=True,
-                   choices=["emit", "recv", "call", "recv64k", "idle"])
-    p.add_argument("--target-cpu", type=float, default=1.0,
-                   help="CPU seconds the measured section should take")
+    p.add_argument("--scenario", required=True, choices=["emit", "recv", "call", "recv64k", "idle"])
+    p.add_argument("--target-cpu", type=float, default=1.0, help="CPU seconds the measured section should take")
     p.add_argument("--m", type=int, default=0, help="force the measured count")
-    p.add_argument("--transport", default="websocket", choices=["websocket", "polling"],
-                   help="the only Engine.IO transport the client may use (no upgrade)")
-    p.add_argument("--max-m", type=int, default=0,
-                   help="cap every warm-up section and the measured count at this many "
-                        "messages (0: the scenario's own maximum)")
+    p.add_argument(
+        "--transport",
+        default="websocket",
+        choices=["websocket", "polling"],
+        help="the only Engine.IO transport the client may use (no upgrade)",
+    )
+    p.add_argument(
+        "--max-m",
+        type=int,
+        default=0,
+        help="cap every warm-up section and the measured count at this many messages (0: the scenario's own maximum)",
+    )
     p.add_argument("--n", type=int, default=1000, help="idle: clients to connect")
-    p.add_argument("--connect-deadline", type=float, default=120.0,
-                   help="idle: give up waiting for connections after this")
+    p.add_argument(
+        "--connect-deadline", type=float, default=120.0, help="idle: give up waiting for connections after this"
+    )
     return p.parse_args(argv)
 
 
@@ -106,8 +112,7 @@ def emit_result(client, scenario, **fields):
 
 def emit_error(client, scenario, exc, na=False):
     msg = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc)
-    emit_result(client, scenario, ok=False, na=na, error=msg[:500],
-                traceback=traceback.format_exc()[-2000:])
+    emit_result(client, scenario, ok=False, na=na, error=msg[:500], traceback=traceback.format_exc()[-2000:])
 
 
 def measured(fn):
@@ -123,9 +128,15 @@ def measured(fn):
 
 def finish(client, scenario, m, cpu, wall, est=None, extra=None):
     """Report a throughput scenario: value is CPU µs per message / round trip."""
-    fields = dict(ok=True, m=m, cpu_s=cpu, wall_s=wall,
-                  value=cpu / m * 1e6, unit="us/msg",
-                  warmup_est_us=(est * 1e6 if est is not None else None))
+    fields = dict(
+        ok=True,
+        m=m,
+        cpu_s=cpu,
+        wall_s=wall,
+        value=cpu / m * 1e6,
+        unit="us/msg",
+        warmup_est_us=(est * 1e6 if est is not None else None),
+    )
     if extra:
         fields.update(extra)
     emit_result(client, scenario, **fields)
@@ -182,8 +193,7 @@ def run_throughput(client, args, sio, make_event, sleep0):
                 raise RuntimeError(f"echo returned {got!r}, expected {m - 1}")
 
     else:  # recv / recv64k
-        event, kind, size = (("e", "text100", 100) if scenario == "recv"
-                             else ("b", "bin64k", 65536))
+        event, kind, size = ("e", "text100", 100) if scenario == "recv" else ("b", "bin64k", 65536)
         state = {"n": 0, "target": 0, "done": None, "last": None}
 
         def handler(data):
@@ -206,15 +216,23 @@ def run_throughput(client, args, sio, make_event, sleep0):
             last = state["last"]
             if len(last) != size or (kind == "bin64k" and isinstance(last, str)):
                 unit = "bytes" if kind == "bin64k" else "chars"
-                raise RuntimeError(f"last payload is {type(last).__name__} of length "
-                                   f"{len(last)}, expected {size} {unit}")
+                raise RuntimeError(
+                    f"last payload is {type(last).__name__} of length {len(last)}, expected {size} {unit}"
+                )
 
     cap = args.max_m
     est, warm_msgs = calibrate(section, scenario, args.target_cpu, cap)
     m = plan_m(scenario, est, args.target_cpu, args.m, cap)
     _, cpu, wall = measured(lambda: section(m))
-    finish(client, scenario, m, cpu, wall, est=est,
-           extra={"warmup_msgs": warm_msgs, "transport": args.transport, "max_m": cap or None})
+    finish(
+        client,
+        scenario,
+        m,
+        cpu,
+        wall,
+        est=est,
+        extra={"warmup_msgs": warm_msgs, "transport": args.transport, "max_m": cap or None},
+    )
 
 
 def calibrate(section, scenario, target_cpu, cap=0):
@@ -244,9 +262,12 @@ def calibrate(section, scenario, target_cpu, cap=0):
         prev, est = est, cpu / w
         if spent >= budget:
             break
-        if (rounds >= 3 and spent >= WARMUP_SHARE * target_cpu
-                and abs(est - prev) <= 0.25 * max(est, prev)
-                and total >= min_warmup):
+        if (
+            rounds >= 3
+            and spent >= WARMUP_SHARE * target_cpu
+            and abs(est - prev) <= 0.25 * max(est, prev)
+            and total >= min_warmup
+        ):
             break
         left = int((budget - spent) / est) if est > 0 else hi
         w = max(first, min(w * 2, hi, left))

@@ -10,6 +10,7 @@ While the library is being written this client must never take the run down:
 if `import greensio` fails it prints a result with "na": true (shown as n/a);
 any other failure is printed as an error result for this scenario only.
 """
+
 import gc
 import time
 
@@ -67,10 +68,15 @@ def idle(args, greensio, gevent):
     rss1 = C.rss_bytes()
     n_ok = sum(1 for s in sockets if s.connected)
     fields = dict(
-        ok=n_ok > 0, n=n, connected=n_ok,
-        connect_wall_s=t1 - t0, connect_cpu_s=c1 - c0,
+        ok=n_ok > 0,
+        n=n,
+        connected=n_ok,
+        connect_wall_s=t1 - t0,
+        connect_cpu_s=c1 - c0,
         mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
-        rss0_mb=rss0 / 2**20, rss1_mb=rss1 / 2**20, nofile=nofile,
+        rss0_mb=rss0 / 2**20,
+        rss1_mb=rss1 / 2**20,
+        nofile=nofile,
     )
     if n_ok < n:
         fields["partial"] = f"only {n_ok} of {n} connected within {args.connect_deadline:.0f} s"
@@ -92,9 +98,11 @@ def main():
 
         missing = [a for a in ("connect", "Socket") if not hasattr(greensio, a)]
         if missing:  # e.g. a package without its __init__.py yet
-            raise ImportError("greensio ({}) has no {} yet".format(
-                getattr(greensio, "__file__", None) or list(getattr(greensio, "__path__", [])),
-                " / ".join(missing)))
+            raise ImportError(
+                "greensio ({}) has no {} yet".format(
+                    getattr(greensio, "__file__", None) or list(getattr(greensio, "__path__", [])), " / ".join(missing)
+                )
+            )
     except BaseException as e:  # noqa: BLE001 - the library may be half-written
         C.emit_error(CLIENT, args.scenario, e, na=True)
         C.exit_now(2)

@@ -9,6 +9,7 @@ other Client option is left at its default
 (notably async_handlers=True: each event handler call runs in a new
 thread, i.e. greenlet). See _common.py for the scenarios.
 """
+
 from gevent import monkey
 
 monkey.patch_all()
@@ -25,6 +26,7 @@ CLIENT = "psio"
 
 def new_client():
     import socketio
+
     return socketio.Client(logger=False, engineio_logger=False)
 
 
@@ -82,10 +84,15 @@ def idle(args):
     gc.collect()
     rss1 = C.rss_bytes()
     fields = dict(
-        ok=n_ok > 0, n=args.n, connected=n_ok,
-        connect_wall_s=t1 - t0, connect_cpu_s=c1 - c0,
+        ok=n_ok > 0,
+        n=args.n,
+        connected=n_ok,
+        connect_wall_s=t1 - t0,
+        connect_cpu_s=c1 - c0,
         mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
-        rss0_mb=rss0 / 2**20, rss1_mb=rss1 / 2**20, nofile=nofile,
+        rss0_mb=rss0 / 2**20,
+        rss1_mb=rss1 / 2**20,
+        nofile=nofile,
     )
     if n_ok < args.n:
         fields["partial"] = f"only {n_ok} of {args.n} connected within {deadline:.0f} s"

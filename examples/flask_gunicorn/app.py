@@ -7,6 +7,7 @@ Routes: ``POST /emit`` (JSON body ``{"event": ..., "args": [...]}``; queues the 
 Each worker process has one greensio Socket, created on first use, i.e. after gunicorn forked
 the worker (see README.md for why).
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,7 +1,8 @@
 """gunicorn settings for app.py: the gevent worker, two worker processes.
 
-    SOCKETIO_URL=http://localhost:3000 gunicorn -c gunicorn.conf.py app:app
+SOCKETIO_URL=http://localhost:3000 gunicorn -c gunicorn.conf.py app:app
 """
+
 import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")

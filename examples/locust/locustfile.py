@@ -11,6 +11,7 @@ Rows in Locust's statistics (Type / Name): ``connect /``, ``call echo`` and
 ``call server_call`` (real ack round trips), ``ack echo`` (an emit with a callback),
 ``emit <event>`` (bytes sent), ``recv <event>`` (bytes received).
 """
+
 from __future__ import annotations
 
 import gevent

@@ -1,4 +1,5 @@
 """Reconnection backoff: the socket.io-client formula as a value object (no sleeping)."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """A minimal cookie jar: what sticky sessions need (name=value, deleted by Max-Age<=0)."""
+
 from __future__ import annotations
 
 from typing import Iterable, MutableMapping

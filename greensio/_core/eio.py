@@ -3,6 +3,7 @@
 A packet is a ``str`` (type character followed by its data, e.g. ``"4hello"``)
 or ``bytes`` (a binary MESSAGE).  This module is pure: no I/O, no gevent.
 """
+
 from __future__ import annotations
 
 import base64
@@ -96,26 +97,20 @@ def parse_handshake(data: str, loads: Callable[[str], Any] = json.loads) -> Hand
     except Exception as exc:
         raise ProtocolError(f"invalid handshake: not valid JSON ({exc})") from exc
     if type(obj) is not dict:
-        raise ProtocolError(
-            f"invalid handshake: expected a JSON object, got {type(obj).__name__}"
-        )
+        raise ProtocolError(f"invalid handshake: expected a JSON object, got {type(obj).__name__}")
     sid = obj.get("sid")
     if type(sid) is not str or not sid:
         raise ProtocolError(f"invalid handshake: 'sid' must be a non-empty string, got {sid!r}")
     upgrades = obj.get("upgrades", [])
     if type(upgrades) is not list or any(type(u) is not str for u in upgrades):
-        raise ProtocolError(
-            f"invalid handshake: 'upgrades' must be a list of strings, got {upgrades!r}"
-        )
+        raise ProtocolError(f"invalid handshake: 'upgrades' must be a list of strings, got {upgrades!r}")
     max_payload = obj.get("maxPayload")
     if max_payload is None:
         max_payload = DEFAULT_MAX_PAYLOAD
     elif type(max_payload) is float and max_payload.is_integer():
         max_payload = int(max_payload)
     if type(max_payload) is not int or max_payload < 0:
-        raise ProtocolError(
-            f"invalid handshake: 'maxPayload' must be a non-negative integer, got {max_payload!r}"
-        )
+        raise ProtocolError(f"invalid handshake: 'maxPayload' must be a non-negative integer, got {max_payload!r}")
     return Handshake(
         sid=sid,
         upgrades=tuple(upgrades),

@@ -8,6 +8,7 @@ Rules:
 - CLOSE ends the connection; a second OPEN, an UPGRADE or an unknown type is a
   protocol error.
 """
+
 from __future__ import annotations
 
 import json

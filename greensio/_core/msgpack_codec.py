@@ -18,6 +18,7 @@ package, imported when the first encoder or decoder is made (ImportError if
 it is missing), so that the module itself always imports and loads nothing
 more: msgpack imports ``datetime``, which imports ``time``.
 """
+
 from __future__ import annotations
 
 import struct
@@ -127,9 +128,7 @@ def _prepare(obj: Any, depth: int) -> Any:
             return obj
         if values is None:
             values = {}
-        return {
-            (k if type(k) is str else _json_key(k)): (values[k] if k in values else v) for k, v in obj.items()
-        }
+        return {(k if type(k) is str else _json_key(k)): (values[k] if k in values else v) for k, v in obj.items()}
     if t is memoryview and not obj.c_contiguous:
         return obj.tobytes()
     return obj
@@ -159,7 +158,11 @@ class MsgpackEncoder:
         self._pack: Callable[[Any], bytes] = packer.pack
 
     def encode(
-        self, type: int, nsp: str, data: Any = None, id: Optional[int] = None  # noqa: A002
+        self,
+        type: int,
+        nsp: str,
+        data: Any = None,
+        id: Optional[int] = None,  # noqa: A002
     ) -> tuple[bytes, list[bytes]]:
         """Return the packet as one msgpack ``bytes`` and an empty attachment list.
 
@@ -229,8 +232,20 @@ def _ext_formats(buf: bytes) -> list[bool]:
 
 
 _FIXED_SIZES = {
-    0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9, 0xD0: 2, 0xD1: 3, 0xD2: 5, 0xD3: 9,
-    0xDC: 3, 0xDD: 5, 0xDE: 3, 0xDF: 5,
+    0xCA: 5,
+    0xCB: 9,
+    0xCC: 2,
+    0xCD: 3,
+    0xCE: 5,
+    0xCF: 9,
+    0xD0: 2,
+    0xD1: 3,
+    0xD2: 5,
+    0xD3: 9,
+    0xDC: 3,
+    0xDD: 5,
+    0xDE: 3,
+    0xDF: 5,
 }
 
 
@@ -295,8 +310,13 @@ class MsgpackDecoder:
         self._ext_index = 0
         try:
             obj = self._unpackb(
-                b, raw=False, strict_map_key=True, use_list=True, timestamp=3,
-                ext_hook=self._ext_hook, object_hook=_check_keys,
+                b,
+                raw=False,
+                strict_map_key=True,
+                use_list=True,
+                timestamp=3,
+                ext_hook=self._ext_hook,
+                object_hook=_check_keys,
             )
         except ProtocolError:
             raise

@@ -15,6 +15,7 @@ Rules:
   argument of an event without ack id is the server's offset: it is stripped
   and sent back with ``pid`` on the next CONNECT.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -57,8 +58,19 @@ class Session:
     """Protocol state of one namespace socket (no I/O)."""
 
     __slots__ = (
-        "nsp", "sid", "pid", "offset", "recovered", "connected",
-        "acks", "buffer", "held", "max_buffer", "_deadlines", "_settled_in_heap", "_next_id",
+        "nsp",
+        "sid",
+        "pid",
+        "offset",
+        "recovered",
+        "connected",
+        "acks",
+        "buffer",
+        "held",
+        "max_buffer",
+        "_deadlines",
+        "_settled_in_heap",
+        "_next_id",
     )
 
     def __init__(self, nsp: str, max_buffer: Optional[int] = None) -> None:

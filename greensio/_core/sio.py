@@ -4,6 +4,7 @@ Text format: ``<type>[<attachments>-][<nsp>,][<id>][<json>]``; binary values
 travel as separate attachments referenced by ``{"_placeholder":true,"num":N}``.
 This module is pure: no I/O, no gevent.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,12 +79,7 @@ class Packet:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Packet):
             return NotImplemented
-        return (
-            self.type == other.type
-            and self.nsp == other.nsp
-            and self.id == other.id
-            and self.data == other.data
-        )
+        return self.type == other.type and self.nsp == other.nsp and self.id == other.id and self.data == other.data
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -210,7 +206,11 @@ class Encoder:
         return bool(called)
 
     def encode(
-        self, type: int, nsp: str, data: Any = None, id: int | None = None  # noqa: A002
+        self,
+        type: int,
+        nsp: str,
+        data: Any = None,
+        id: int | None = None,  # noqa: A002
     ) -> tuple[str, list[bytes]]:
         """Return the text frame and the binary attachments of a packet.
 

@@ -1,4 +1,5 @@
 """Server URLs: parsing what the user gives, building what the transports request."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """TCP and TLS connections opened with gevent, cooperative with or without monkey patching."""
+
 from __future__ import annotations
 
 import ipaddress

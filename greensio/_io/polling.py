@@ -6,6 +6,7 @@ than one request of each kind in flight and no TCP connect per request. The
 requests are simple (GET, or POST with Content-Length) and the responses are
 read with Content-Length, chunked encoding, or until EOF.
 """
+
 from __future__ import annotations
 
 import _socket
@@ -97,7 +98,11 @@ class _Connection:
     """One keep-alive HTTP/1.1 connection, reopened when the server dropped it."""
 
     def __init__(
-        self, host: str, port: int, timeout: Optional[float], ssl_context: Optional[ssl.SSLContext],
+        self,
+        host: str,
+        port: int,
+        timeout: Optional[float],
+        ssl_context: Optional[ssl.SSLContext],
         proxy: Optional[Proxy],
     ) -> None:
         self._addr = (host, port, timeout, ssl_context, proxy)
@@ -184,7 +189,7 @@ class _Connection:
                 buf += self._recv(sock)
                 end = buf.find(b"\r\n\r\n")
             lines = buf[:end].decode("latin-1").split("\r\n")
-            buf = buf[end + 4:]
+            buf = buf[end + 4 :]
             version, _, rest = lines[0].partition(" ")
             try:
                 status = int(rest[:3])
@@ -244,7 +249,7 @@ class _Connection:
                 raise _error("malformed chunked encoding")
             buf += self._recv(sock)
             end = buf.find(b"\r\n")
-        return buf[:end], buf[end + 2:]
+        return buf[:end], buf[end + 2 :]
 
     def _chunked(self, sock: Any, buf: bytes, limit: int) -> tuple[bytes, bytes]:
         parts = []
@@ -323,7 +328,7 @@ class PollingTransport:
         if not any(name.lower() == "host" for name in headers):
             netloc = parts.netloc
             default = {"http": ":80", "https": ":443"}.get(parts.scheme, "")
-            host_header = netloc[:-len(default)] if default and netloc.endswith(default) else netloc
+            host_header = netloc[: -len(default)] if default and netloc.endswith(default) else netloc
             lines.insert(0, f"Host: {host_header}\r\n")
         self._headers = "".join(lines)
         self._get = _Connection(host, port, timeout, ssl_context, proxy)
@@ -359,8 +364,17 @@ class PollingTransport:
         proxy: Optional[Proxy] = None,
     ) -> tuple[PollingTransport, list[Packet]]:
         """Do the handshake GET; return the transport and the packets of its response (OPEN first)."""
-        self = cls(base_url, host, port, headers=headers, timeout=timeout, ssl_context=ssl_context,
-                   max_message=max_message, cookies=cookies, proxy=proxy)
+        self = cls(
+            base_url,
+            host,
+            port,
+            headers=headers,
+            timeout=timeout,
+            ssl_context=ssl_context,
+            max_message=max_message,
+            cookies=cookies,
+            proxy=proxy,
+        )
         try:
             packets = self._receive(self._head(f"GET {self._target} HTTP/1.1\r\n"), timeout)
             first = packets[0]

@@ -1,4 +1,5 @@
 """What the runtime needs of a transport, and the errors a transport raises."""
+
 from __future__ import annotations
 
 from typing import Protocol, Sequence, Union

@@ -9,6 +9,7 @@ Over plain TCP, ``watch()`` reads in hub callbacks instead of a reader
 greenlet: a connection that is only waiting costs no greenlet, and a message
 costs no greenlet switch. Each read lands in one receive buffer per hub.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,7 +60,7 @@ class _MaskKeys:
             self._pool = os.urandom(4096)
             pos = 0
         self._pos = pos + 4
-        return self._pool[pos:pos + 4]
+        return self._pool[pos : pos + 4]
 
 
 _keys = _MaskKeys()
@@ -263,7 +264,7 @@ class _BufferedHandshakeSocket:
 
     @property
     def rest(self) -> bytes:
-        return self._data[self._pos:]
+        return self._data[self._pos :]
 
     def recv(self, size: int) -> bytes:
         pos = self._pos
@@ -271,7 +272,7 @@ class _BufferedHandshakeSocket:
             self._data = self._sock.recv(4096)
             pos = 0
         self._pos = pos + size
-        return self._data[pos:pos + size]
+        return self._data[pos : pos + size]
 
     def gettimeout(self) -> float:
         # 0 takes websocket-client's direct recv()/send() path (no selector set up per byte);
@@ -326,7 +327,11 @@ class WebSocketTransport:
         try:
             buffered = _BufferedHandshakeSocket(sock)
             ws = websocket.create_connection(
-                url, socket=buffered, timeout=timeout, header=dict(headers), suppress_origin=True,
+                url,
+                socket=buffered,
+                timeout=timeout,
+                header=dict(headers),
+                suppress_origin=True,
                 skip_utf8_validation=True,
             )
             ws.sock = None  # the socket is ours from here on

@@ -45,6 +45,7 @@ greensio's whole emit), so ``report_emits = False`` / ``report_received = False`
 roughly double the rate one process can emit or receive. Locust's "Aggregated" row
 mixes the 0 ms ``emit``/``recv`` rows with the round trips: read the per-row figures.
 """
+
 from __future__ import annotations
 
 import time
@@ -107,9 +108,7 @@ class SocketIOUser(User):
         super().__init__(environment)
         base = self.url or self.host
         if not base:
-            raise LocustError(
-                "SocketIOUser needs a server URL: set `url` or `host` on the class, or pass --host"
-            )
+            raise LocustError("SocketIOUser needs a server URL: set `url` or `host` on the class, or pass --host")
         self._url = _with_namespace(base, self.namespace)
         self._pending_calls: dict[str, int] = {}
         self._connected_once = False

@@ -17,6 +17,7 @@ so a client can only reconnect after unstall(). Connections that were stalled
 resume forwarding on unstall() (what the far end does with stale bytes is its
 business).
 """
+
 from __future__ import annotations
 
 import socket
@@ -63,7 +64,7 @@ class _Link:
                 step = proxy._trickle or len(data)
                 for start in range(0, len(data), step):
                     proxy._flowing.wait()
-                    dst.sendall(data[start:start + step])
+                    dst.sendall(data[start : start + step])
                     if proxy._trickle:
                         gevent.sleep(0)
             dst.shutdown(socket.SHUT_WR)  # pass the FIN on; the other direction goes on

@@ -9,6 +9,7 @@ connection), a ``/chat`` socket with ``retries`` and ``ack_timeout`` on which
 processes: a lower bound of the copies, see Traffic) or, given a ``tally_key``,
 ``tally(key, seq)``, which the server counts exactly (tests/servers/README.md).
 """
+
 from __future__ import annotations
 
 import collections
@@ -56,8 +57,11 @@ def greensio_greenlets() -> set[int]:
     A first getaddrinfo() in the process (gevent's default resolver runs it in
     the hub's threadpool) starts one; it ends after 5 s idle.
     """
-    gevents = {id(g) for g in gc.get_objects() if isinstance(g, greenlet.greenlet)
-               and (isinstance(g, gevent.threadpool._WorkerGreenlet) or g.parent is None)}
+    gevents = {
+        id(g)
+        for g in gc.get_objects()
+        if isinstance(g, greenlet.greenlet) and (isinstance(g, gevent.threadpool._WorkerGreenlet) or g.parent is None)
+    }
     return live_greenlets() - gevents
 
 
@@ -140,6 +144,7 @@ class Traffic:
             self._highest = max(self._highest, seq)
             self.acked += 1
             self._progress.set()
+
         return callback
 
     def _run(self) -> None:
@@ -208,16 +213,31 @@ class Rig:
     that of its Traffic; other options go to the ``/`` Socket (and its Manager).
     """
 
-    def __init__(self, server: ServerProcess, transports: list[str], *, retries: int = 3, ack_timeout: float = 1,
-                 tally_key: Optional[str] = None, **options: Any) -> None:
+    def __init__(
+        self,
+        server: ServerProcess,
+        transports: list[str],
+        *,
+        retries: int = 3,
+        ack_timeout: float = 1,
+        tally_key: Optional[str] = None,
+        **options: Any,
+    ) -> None:
         self.server = server
         self.greenlets, self.fds = greensio_greenlets(), open_fds()
         self.proxy = FaultyProxy(server.port)
         self.disconnects = Recorder()
         self.connects = Recorder()
         self.sio = greensio.Socket(
-            self.proxy.url, transports=transports, force_new=True, timeout=2,
-            reconnection_delay=0.05, reconnection_delay_max=0.2, randomization_factor=0, **options)
+            self.proxy.url,
+            transports=transports,
+            force_new=True,
+            timeout=2,
+            reconnection_delay=0.05,
+            reconnection_delay_max=0.2,
+            randomization_factor=0,
+            **options,
+        )
         self.sio.on("disconnect", self.disconnects)
         self.sio.on("connect", self.connects)
         self.chat = self.sio.manager.socket("/chat", retries=retries, ack_timeout=ack_timeout)
@@ -242,6 +262,7 @@ class Rig:
     def leftovers(self, timeout: float = 5) -> tuple[set[int], set[int]]:
         """Wait up to ``timeout`` for the greenlets and fds opened since the rig started to end;
         return those still there (greenlet ids, fds)."""
+
         def left() -> tuple[set[int], set[int]]:
             return greensio_greenlets() - self.greenlets, open_fds() - self.fds
 

@@ -16,6 +16,7 @@ within 0.6 s; python-engineio only takes a whole-second pingInterval: 1 s with a
 disconnected, the proxy stopped, and no greenlet or file descriptor may be left
 behind.
 """
+
 from __future__ import annotations
 
 import time
@@ -79,7 +80,8 @@ def report(request: pytest.FixtureRequest, record_property: Callable[[str, Any],
 
 @TRANSPORT_PARAMS
 def test_cut_reconnects_and_traffic_completes(
-        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report
+) -> None:
     rig = make_rig(fast_server, transports)
     rig.proxy.stall()  # a request surely in flight (see test_reset_reconnects)
     rig.proxy.cut()
@@ -92,8 +94,7 @@ def test_cut_reconnects_and_traffic_completes(
 
 
 @TRANSPORT_PARAMS
-def test_reset_reconnects(
-        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+def test_reset_reconnects(make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
     rig = make_rig(fast_server, transports)
     # Stalled first, so a request is surely in flight: a polling connection reset while idle
     # between two requests is replaced before the next one and costs the session nothing.
@@ -109,7 +110,8 @@ def test_reset_reconnects(
 
 @TRANSPORT_PARAMS
 def test_stall_is_a_ping_timeout_then_reconnects_after_unstall(
-        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report
+) -> None:
     rig = make_rig(fast_server, transports)
     stalled_at = time.monotonic()
     rig.proxy.stall()
@@ -129,7 +131,8 @@ def test_stall_is_a_ping_timeout_then_reconnects_after_unstall(
 
 @TRANSPORT_PARAMS
 def test_paused_server_is_a_ping_timeout_then_reconnects_after_resume(
-        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report
+) -> None:
     rig = make_rig(fast_server, transports)
     paused_at = time.monotonic()
     fast_server.pause()
@@ -148,7 +151,8 @@ def test_paused_server_is_a_ping_timeout_then_reconnects_after_resume(
 
 @TRANSPORT_PARAMS
 def test_slow_link_still_works_in_order(
-        make_rig: MakeRig, start_server: StartServer, kind: str, transports: list[str], report: Report) -> None:
+    make_rig: MakeRig, start_server: StartServer, kind: str, transports: list[str], report: Report
+) -> None:
     # 7-byte pieces after 50 ms per chunk: a heartbeat of 0.3 s + 0.3 s would rightly time
     # out behind a few hundred bytes, so this server pings at the Node defaults' pace.
     server = start_server(kind, ping_interval=5, ping_timeout=20)
@@ -172,10 +176,12 @@ def test_slow_link_still_works_in_order(
 
 @TRANSPORT_PARAMS
 def test_blocked_call_fails_fast_when_the_connection_drops(
-        make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report) -> None:
+    make_rig: MakeRig, fast_server: ServerProcess, transports: list[str], report: Report
+) -> None:
     rig = make_rig(fast_server, transports)
     asked = Recorder()
     rig.sio.on_any(lambda event, *args: asked(event) if event == "unhandled" else None)
+
     def blocked_call() -> Any:
         try:
             return rig.sio.call("server_call", "unhandled", timeout=30)
@@ -197,7 +203,8 @@ def test_blocked_call_fails_fast_when_the_connection_drops(
 
 @TRANSPORT_PARAMS
 def test_server_data_lost_in_a_cut_is_never_lost_silently(
-        make_rig: MakeRig, start_server: StartServer, kind: str, transports: list[str], report: Report) -> None:
+    make_rig: MakeRig, start_server: StartServer, kind: str, transports: list[str], report: Report
+) -> None:
     # The server's answer is in flight (held by the proxy) when the connection carrying it is
     # cut. Without connection state recovery it is gone; the client must notice (a disconnect,
     # then a reconnect) rather than carry on with the same session as if nothing was missed.
@@ -220,7 +227,8 @@ def test_server_data_lost_in_a_cut_is_never_lost_silently(
 
 @TRANSPORT_PARAMS
 def test_a_slow_link_is_not_reported_as_a_blocked_hub(
-        start_server: StartServer, transports: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    start_server: StartServer, transports: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
     # Found by the long fault run (tests/soak/fault_run.py) over polling. No traffic here: the
     # heartbeat only. The warning is for a PONG leaving more than pingTimeout / 2 = 0.5 s after
     # its PING. 0.35 s each way keeps the session up (the server gets each PONG about 0.7 s
@@ -237,8 +245,11 @@ def test_a_slow_link_is_not_reported_as_a_blocked_hub(
         # sends the next PING a pingInterval after that PONG arrived: two more for good measure.
         pings.wait(len(pings.calls) + 3, timeout=15)
         assert sio.connected
-        warnings = [record.getMessage() for record in caplog.records
-                    if record.name == "greensio" and "hub was blocked" in record.getMessage()]
+        warnings = [
+            record.getMessage()
+            for record in caplog.records
+            if record.name == "greensio" and "hub was blocked" in record.getMessage()
+        ]
         assert warnings == []
         assert sio.manager.stats.pong_lag_max < 0.5
     finally:

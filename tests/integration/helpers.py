@@ -1,4 +1,5 @@
 """Shared helpers of the integration tests."""
+
 from __future__ import annotations
 
 import gc
@@ -38,7 +39,8 @@ def live_greenlets() -> set[int]:
     """Ids of every greenlet alive in this process (not dead, not the current one)."""
     current = greenlet.getcurrent()
     return {
-        id(g) for g in gc.get_objects()
+        id(g)
+        for g in gc.get_objects()
         if isinstance(g, greenlet.greenlet) and not g.dead and g is not current and not _is_hub(g)
     }
 

@@ -1,4 +1,5 @@
 """Running greensio programs (the CLI, the examples) as child processes, with bounded waits."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,14 @@ RUN_TIMEOUT = 30  # bound of one child process run, in seconds
 
 def run_cli(*argv: str, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
     """``python -m greensio *argv`` to completion, output captured as text."""
-    return subprocess.run([sys.executable, "-m", "greensio", *argv], cwd=ROOT, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "greensio", *argv],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def spawn_cli(*argv: str) -> subprocess.Popen[str]:
@@ -26,8 +33,15 @@ def spawn_cli(*argv: str) -> subprocess.Popen[str]:
 
 def spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
     """Start a child process with text pipes for stdout and stderr."""
-    return subprocess.Popen(argv, cwd=kwargs.pop("cwd", ROOT), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        argv,
+        cwd=kwargs.pop("cwd", ROOT),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 class LineReader:

@@ -1,4 +1,5 @@
 """The greensio command line (`python -m greensio`) against the real servers."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ def test_listen_prints_events_as_json_lines_and_stops_after_count(server):
 
 
 def test_listen_in_a_namespace(server):
-    result = run_cli("listen", server.url, "--namespace", "/chat", "--auth", '{"welcome": 1}', "--count", "1",
-                     "--timeout", "10")
+    result = run_cli(
+        "listen", server.url, "--namespace", "/chat", "--auth", '{"welcome": 1}', "--count", "1", "--timeout", "10"
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"event": "welcome", "args": ["hi"]}
 

@@ -1,4 +1,5 @@
 """The core client against the real Node and python-socketio servers (WebSocket transport)."""
+
 from __future__ import annotations
 
 import logging
@@ -111,7 +112,7 @@ def test_payload_over_max_payload_raises_and_the_connection_stays_up(server):
             sio.emit("echo", b"x" * 2_000_000)
         got = Recorder()
         sio.emit("echo", "y" * 2_000_000, callback=got, timeout=WAIT)
-        (err,), = got.wait(1)
+        ((err,),) = got.wait(1)
         assert isinstance(err, greensio.PayloadTooLargeError)
         assert sio.call("echo", "after", timeout=WAIT) == "after"
 
@@ -189,7 +190,7 @@ def test_a_refusing_middleware_gives_connect_error_with_its_data(server):
     errors = Recorder()
     sio.on("connect_error", errors)
     try:
-        (err,), = errors.wait(1)
+        ((err,),) = errors.wait(1)
         assert isinstance(err, greensio.ConnectionError)
         assert str(err) == "not authorized"
         assert err.data == {"code": 403}
@@ -329,6 +330,7 @@ def test_wait_for_returns_the_matching_event_or_times_out(server):
 
 def test_a_raising_handler_is_logged_and_the_connection_lives_on(server, caplog):
     with connect(server.url) as sio:
+
         def boom(*args):
             raise RuntimeError("handler bug")
 
@@ -465,7 +467,11 @@ def test_nothing_is_left_after_disconnect_while_reconnecting(start_server):
 def test_the_path_option_selects_the_engine_io_endpoint(server):
     with pytest.raises(greensio.ConnectionError):
         greensio.connect(
-            server.url, path="/not-socket.io", transports=["websocket"], reconnection=False, force_new=True,
+            server.url,
+            path="/not-socket.io",
+            transports=["websocket"],
+            reconnection=False,
+            force_new=True,
             timeout=WAIT,
         )
     with connect(server.url, path="/socket.io/") as sio:  # a trailing slash is the same endpoint

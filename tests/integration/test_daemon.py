@@ -1,4 +1,5 @@
 """examples/daemon.py as a child process: graceful shutdown with jobs in flight, and reconnection."""
+
 from __future__ import annotations
 
 import signal

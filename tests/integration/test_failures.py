@@ -1,4 +1,5 @@
 """Unreachable servers, dead servers and misbehaving servers."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,12 @@ def test_reconnection_attempts_are_counted_then_reconnect_failed():
         sio.connect(timeout=WAIT)
     assert events.wait(8) == [
         ("error", "ConnectionError"),
-        ("reconnect_attempt", 1), ("error", "ConnectionError"), ("reconnect_error", "ConnectionError"),
-        ("reconnect_attempt", 2), ("error", "ConnectionError"), ("reconnect_error", "ConnectionError"),
+        ("reconnect_attempt", 1),
+        ("error", "ConnectionError"),
+        ("reconnect_error", "ConnectionError"),
+        ("reconnect_attempt", 2),
+        ("error", "ConnectionError"),
+        ("reconnect_error", "ConnectionError"),
         ("reconnect_failed",),
     ]
     assert not sio.active
@@ -116,8 +121,11 @@ def test_call_times_out_with_timeout_error(server):
 def test_a_buffered_call_still_times_out_after_disconnect():
     # Its packet never left (nothing listens): disconnect() keeps the offline buffer for a later
     # connect(), and the call's deadline still runs, as JS's per-ack timer does.
-    sio = greensio.Socket(f"http://127.0.0.1:{_closed_port()}", force_new=True,
-                          **{**FAST, "reconnection_delay": 5, "reconnection_delay_max": 5})
+    sio = greensio.Socket(
+        f"http://127.0.0.1:{_closed_port()}",
+        force_new=True,
+        **{**FAST, "reconnection_delay": 5, "reconnection_delay_max": 5},
+    )
     import gevent
 
     call = gevent.spawn(sio.call, "echo", 1, timeout=0.2)

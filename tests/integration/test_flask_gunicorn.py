@@ -1,4 +1,5 @@
 """examples/flask_gunicorn end to end: real gunicorn (gevent worker, 2 workers) against the Node server."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,18 @@ RECOVERY = 30  # seconds the app gets to work again after the Socket.IO server r
 
 
 def _gunicorn_command(port: int) -> list[str]:
-    command = [sys.executable, "-m", "gunicorn", "-c", str(EXAMPLE / "gunicorn.conf.py"), "--chdir", str(EXAMPLE),
-               "--bind", f"127.0.0.1:{port}", "app:app"]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(EXAMPLE / "gunicorn.conf.py"),
+        "--chdir",
+        str(EXAMPLE),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "app:app",
+    ]
     if any(s.name == "control_socket_disable" for s in gunicorn_config.KNOWN_SETTINGS):
         command.insert(-1, "--no-control-socket")  # gunicorn >= 25 would share one in $HOME between test runs
     return command
@@ -39,8 +50,9 @@ class App:
 
     def request(self, method: str, path: str, body: Optional[Any] = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=WAIT) as response:
                 return response.status, json.load(response)

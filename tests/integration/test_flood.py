@@ -6,6 +6,7 @@ answering heartbeats, the connection stays up, and the events queue; once the ha
 is released every event is handled exactly once, in order. The memory each queued
 event costs is measured with tracemalloc and printed; the bound asserted is generous.
 """
+
 from __future__ import annotations
 
 import tracemalloc
@@ -122,8 +123,10 @@ def test_a_flood_queues_behind_a_blocked_handler_while_the_reader_keeps_reading(
         assert checker.handled == 0
         assert manager._dispatch.pending == TOTAL + CHUNKS - 1  # the first event is the one running
         pongs = manager.stats.packets_sent
-        _wait_for(lambda: manager.stats.packets_sent >= pongs + PONGS or bool(watcher.disconnects),
-                  f"{PONGS} PONGs written while the handler was blocked")
+        _wait_for(
+            lambda: manager.stats.packets_sent >= pongs + PONGS or bool(watcher.disconnects),
+            f"{PONGS} PONGs written while the handler was blocked",
+        )
         assert watcher.disconnects == []
         assert sio.connected and manager.stats.connects == 1
 
@@ -139,8 +142,10 @@ def test_a_flood_queues_behind_a_blocked_handler_while_the_reader_keeps_reading(
 
         # (3) the memory of the backlog, and that it is given back
         per_event = queued_bytes / TOTAL
-        print(f"\nmemory per queued {SIZE}-character event: {per_event:.0f} B "
-              f"({queued_bytes} B for {TOTAL} events; {left_bytes} B left after the queue drained)")
+        print(
+            f"\nmemory per queued {SIZE}-character event: {per_event:.0f} B "
+            f"({queued_bytes} B for {TOTAL} events; {left_bytes} B left after the queue drained)"
+        )
         assert per_event < BYTES_PER_EVENT_BOUND
         assert left_bytes < queued_bytes / 10
         assert watcher.disconnects == [] and manager.stats.connects == 1

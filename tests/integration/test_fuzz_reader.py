@@ -3,6 +3,7 @@
 The only outcomes allowed: the packets decode, or the connection closes with
 "parse error" and reconnects; never a dead reader, another exception or a hang.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,15 +48,16 @@ def _mutate(data: st.DataObject, frame: str) -> str:
     if kind == "cut":
         return frame[:i]
     if kind == "flip":
-        return frame[:i] + data.draw(st.characters(codec="utf-8")) + frame[i + 1:]
+        return frame[:i] + data.draw(st.characters(codec="utf-8")) + frame[i + 1 :]
     return frame[:i] + data.draw(st.text(max_size=5)) + frame[i:]
 
 
 def _play(server_url: str, frames: list[Frame], **options: Any) -> list[tuple[Any, ...]]:
     """Have the server send *frames*, then check that the reader lives on; return the disconnect reasons."""
     query = {"bad": json.dumps(frames), "token": uuid.uuid4().hex}
-    sio = greensio.Socket(server_url, query=query, **{**FAST, "transports": ["websocket"], "force_new": True},
-                          **options)
+    sio = greensio.Socket(
+        server_url, query=query, **{**FAST, "transports": ["websocket"], "force_new": True}, **options
+    )
     reasons = Recorder()
     sio.on("disconnect", reasons)
     died = []
@@ -168,8 +170,13 @@ def test_a_binary_packet_larger_than_max_message_size_is_a_parse_error(bad_serve
     frames: list[Frame] = [f'452-["big",{PH.format(0)},{PH.format(1)}]', _b64(bytes(600)), _b64(bytes(600))]
     got = Recorder()
     query = {"bad": json.dumps(frames), "token": uuid.uuid4().hex}
-    sio = greensio.Socket(bad_server.url, query=query, auto_connect=False, max_message_size=1000,
-                          **{**FAST, "transports": ["websocket"], "force_new": True})
+    sio = greensio.Socket(
+        bad_server.url,
+        query=query,
+        auto_connect=False,
+        max_message_size=1000,
+        **{**FAST, "transports": ["websocket"], "force_new": True},
+    )
     sio.on("big", got)
     reasons = Recorder()
     sio.on("disconnect", reasons)

@@ -1,5 +1,6 @@
 """greensio.contrib.locust: SocketIOUser in a local Locust Environment, and the example locustfile
 run distributed (a master and two workers as child processes)."""
+
 from __future__ import annotations
 
 import csv
@@ -58,13 +59,16 @@ class Harness:
 
     def matching(self, request_type: str, name: str, failed: Optional[bool] = None) -> list[dict[str, Any]]:
         return [
-            r for r in self.requests
-            if r["request_type"] == request_type and r["name"] == name
+            r
+            for r in self.requests
+            if r["request_type"] == request_type
+            and r["name"] == name
             and (failed is None or (r["exception"] is not None) == failed)
         ]
 
-    def wait_for(self, request_type: str, name: str, count: int = 1, failed: Optional[bool] = None,
-                 timeout: float = WAIT) -> list[dict[str, Any]]:
+    def wait_for(
+        self, request_type: str, name: str, count: int = 1, failed: Optional[bool] = None, timeout: float = WAIT
+    ) -> list[dict[str, Any]]:
         """Block until ``count`` matching request events were fired; fail the test after ``timeout``."""
         timer = gevent.Timeout(timeout)
         try:
@@ -76,8 +80,9 @@ class Harness:
             if exc is not timer:
                 raise
             seen = [(r["request_type"], r["name"], r["exception"]) for r in self.requests[-20:]]
-            raise AssertionError(f"fewer than {count} {request_type} {name} requests (failed={failed}) "
-                                 f"in {timeout} s; last: {seen}") from None
+            raise AssertionError(
+                f"fewer than {count} {request_type} {name} requests (failed={failed}) in {timeout} s; last: {seen}"
+            ) from None
         return self.matching(request_type, name, failed)
 
     def until(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
@@ -335,9 +340,24 @@ def test_the_example_runs_distributed_and_the_master_aggregates_the_round_trips(
     prefix = tmp_path / "run"
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", server.url]
     master_argv = command + [
-        "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-        "--expect-workers", "2", "--expect-workers-max-wait", "60",
-        "--headless", "-u", "6", "-r", "6", "-t", "6s", "--csv", str(prefix),
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
+        "--expect-workers",
+        "2",
+        "--expect-workers-max-wait",
+        "60",
+        "--headless",
+        "-u",
+        "6",
+        "-r",
+        "6",
+        "-t",
+        "6s",
+        "--csv",
+        str(prefix),
     ]
     worker_argv = command + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -345,8 +365,9 @@ def test_the_example_runs_distributed_and_the_master_aggregates_the_round_trips(
     try:
         for name, argv in (("master", master_argv), ("worker1", worker_argv), ("worker2", worker_argv)):
             with logs[name].open("wb") as log:  # the child keeps its own copy of the descriptor
-                processes[name] = subprocess.Popen(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log,
-                                                   stderr=subprocess.STDOUT)
+                processes[name] = subprocess.Popen(
+                    argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                )
         deadline = time.monotonic() + DISTRIBUTED_TIMEOUT
         for name, process in processes.items():
             try:
@@ -383,5 +404,8 @@ def test_the_example_runs_distributed_and_the_master_aggregates_the_round_trips(
 
 
 def _tails(logs: dict[str, Path]) -> str:
-    return "\n".join(f"--- {name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-30:])
-                     for name, path in logs.items() if path.exists())
+    return "\n".join(
+        f"--- {name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-30:])
+        for name, path in logs.items()
+        if path.exists()
+    )

@@ -1,4 +1,5 @@
 """parser="msgpack" against the Node server using socket.io-msgpack-parser (WebSocket transport)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -35,8 +36,19 @@ def test_connect_gets_the_namespace_sid(msgpack_server):
 
 def test_echo_with_ack_keeps_values_and_types(msgpack_server):
     values = (
-        "text", "é€\U0001f600", "x" * 70_000, 0, -1, 2**40, -(2**40), 1.5, True, False, None,
-        [1, [2, [3]]], {"k": {"nested": [None, {"deep": "yes"}]}, "n": 12},
+        "text",
+        "é€\U0001f600",
+        "x" * 70_000,
+        0,
+        -1,
+        2**40,
+        -(2**40),
+        1.5,
+        True,
+        False,
+        None,
+        [1, [2, [3]]],
+        {"k": {"nested": [None, {"deep": "yes"}]}, "n": 12},
     )
     with connect(msgpack_server.url) as sio:
         assert sio.call("echo", *values, timeout=WAIT) == values
@@ -124,4 +136,3 @@ def test_payload_over_max_payload_raises_and_the_connection_stays_up(msgpack_ser
         with pytest.raises(greensio.PayloadTooLargeError):
             sio.emit("echo", "y" * 2_000_000)
         assert sio.call("echo", "after", timeout=WAIT) == "after"
-

@@ -1,4 +1,5 @@
 """manager.stats, the observer calls, and emit_threadsafe."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Connection state recovery against the Node server started with connectionStateRecovery."""
+
 from __future__ import annotations
 
 from .helpers import WAIT, Recorder, connect

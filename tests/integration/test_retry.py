@@ -1,4 +1,5 @@
 """Ported from socket.io-client test/retry.ts: retries with ack_timeout, one packet in flight, in order."""
+
 from __future__ import annotations
 
 import gevent
@@ -45,7 +46,7 @@ def test_should_fail_when_the_server_does_not_acknowledge_the_packet(server):
     sio.on_any(lambda event, *args: received(event) if event == "unacked" else None)
     try:
         sio.emit("server_call", "unacked", callback=results)
-        (err,), = results.wait(1)
+        ((err,),) = results.wait(1)
         assert isinstance(err, greensio.TimeoutError)
         assert sent.events == ["server_call"] * 4
         assert received.wait(4) == [("unacked",)] * 4

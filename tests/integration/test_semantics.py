@@ -1,4 +1,5 @@
 """handler_concurrency, json=, volatile, max_buffer, ack timeouts and disconnects."""
+
 from __future__ import annotations
 
 import gevent
@@ -122,7 +123,7 @@ def test_ack_timeout_makes_callbacks_error_first(server):
         assert got.wait(1) == [(None, "v")]
         late = Recorder()
         sio.emit("server_call", "unhandled", callback=late, timeout=0.05)
-        (err,), = late.wait(1)
+        ((err,),) = late.wait(1)
         assert isinstance(err, greensio.TimeoutError)
 
 
@@ -135,7 +136,7 @@ def test_pending_acks_fail_on_disconnect_but_buffered_packets_wait(server):
         sio.on("disconnect", reasons)
         sio.emit("close_engine")
         reasons.wait(1)
-        (err,), = failed.wait(1)
+        ((err,),) = failed.wait(1)
         assert isinstance(err, greensio.DisconnectedError)
         assert not sio.connected  # reconnects 0.5 s later
         buffered = Recorder()
@@ -152,7 +153,7 @@ def test_a_buffered_packet_whose_timeout_expires_is_never_sent(server):
     sio.on("echo", echoed)
     try:
         sio.emit("echo", "expired", callback=expired, timeout=0.01)
-        (err,), = expired.wait(1)
+        ((err,),) = expired.wait(1)
         assert isinstance(err, greensio.TimeoutError)
         assert sio.manager.stats.buffered == 0
         sio.connect(timeout=WAIT)

@@ -3,6 +3,7 @@
 Checked with python-socketio's own client and raw websockets, not greensio,
 so that a failure here points at the servers.
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,8 +56,7 @@ def connect(server: ServerProcess) -> Iterator[Connect]:
 
     def connect(namespace: str = "/", query: str = "", **options: Any) -> socketio.SimpleClient:
         client = socketio.SimpleClient(reconnection=False)
-        client.connect(server.url + query, namespace=namespace, transports=["websocket"], wait_timeout=WAIT,
-                       **options)
+        client.connect(server.url + query, namespace=namespace, transports=["websocket"], wait_timeout=WAIT, **options)
         clients.append(client)
         return client
 
@@ -113,8 +113,9 @@ def test_private_refuses_without_the_token(server: ServerProcess) -> None:
     refusal = gevent.event.AsyncResult()
     client.on("connect_error", refusal.set, namespace="/private")
     with pytest.raises(socketio.exceptions.ConnectionError):
-        client.connect(server.url, namespaces=["/private"], auth={"token": "wrong"},
-                       transports=["websocket"], wait_timeout=WAIT)
+        client.connect(
+            server.url, namespaces=["/private"], auth={"token": "wrong"}, transports=["websocket"], wait_timeout=WAIT
+        )
     client.disconnect()
     assert refusal.get(timeout=WAIT) == {"message": "not authorized", "data": {"code": 403}}
 
@@ -131,7 +132,9 @@ def test_burst(connect: Connect, binary: bool) -> None:
     client.emit("burst", (5, 3, binary))
     payload = bytes(3) if binary else "xxx"
     assert [client.receive(timeout=WAIT) for _ in range(6)] == [
-        *(["burst", i, payload] for i in range(5)), ["burst_done", 5]]
+        *(["burst", i, payload] for i in range(5)),
+        ["burst_done", 5],
+    ]
 
 
 def test_server_emit(connect: Connect) -> None:
@@ -254,7 +257,10 @@ def test_node_recovery_replays_what_was_missed(node_recovery_server: ServerProce
     [reply] = [json.loads(frame[2:]) for frame in frames if frame.startswith("40")]
     assert reply == session
     assert [json.loads(frame[2:])[:2] for frame in frames if frame.startswith("42")] == [
-        ["missed", 0], ["missed", 1], ["missed", 2]]
+        ["missed", 0],
+        ["missed", 1],
+        ["missed", 2],
+    ]
 
 
 def test_node_msgpack_parser(start_server: Callable[..., ServerProcess]) -> None:
@@ -299,7 +305,11 @@ def test_bad_server_opens_and_pings_as_told(bad_server: ServerProcess) -> None:
         opening = ws.recv()
         assert opening.startswith("0")
         assert {k: v for k, v in json.loads(opening[1:]).items() if k != "sid"} == {
-            "upgrades": [], "pingInterval": 100, "pingTimeout": 300, "maxPayload": 1000000}
+            "upgrades": [],
+            "pingInterval": 100,
+            "pingTimeout": 300,
+            "maxPayload": 1000000,
+        }
         assert ws.recv() == "2"
         assert ws.recv() == "2"
     finally:

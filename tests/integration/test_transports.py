@@ -1,4 +1,5 @@
 """Polling, the upgrade, remember_upgrade, cookies and TLS against real servers."""
+
 from __future__ import annotations
 
 import ssl
@@ -289,8 +290,11 @@ def test_cr_or_lf_in_headers_or_query_is_refused_before_anything_is_sent(option)
 def test_cr_or_lf_from_a_callable_fails_the_connection_attempt(node_server):
     requests = []
     sio = greensio.Socket(
-        node_server.url, extra_headers=lambda: requests.append(1) or {"X-Evil": "a\nb"}, auto_connect=False,
-        reconnection=False, **FAST,
+        node_server.url,
+        extra_headers=lambda: requests.append(1) or {"X-Evil": "a\nb"},
+        auto_connect=False,
+        reconnection=False,
+        **FAST,
     )
     with pytest.raises(greensio.ConnectionError, match="CR or LF"):
         sio.connect(timeout=WAIT)

@@ -14,6 +14,7 @@ object" (they need the server to send a JavaScript ``Date``; ours have no such e
 "should use native setTimeout with useNativeSetTimers" (a JS timer option); "should get base64
 data as a last resort" (runtimes without ArrayBuffer) and the three Blob cases (browser only).
 """
+
 from __future__ import annotations
 
 import json
@@ -448,7 +449,7 @@ def test_should_emit_a_connect_error_event_when_reaching_a_socketio_server_in_v2
     chat.on("connect_error", errors)
     chat.on("connect", connects)
     try:
-        (err,), = errors.wait(1)
+        ((err,),) = errors.wait(1)
         assert isinstance(err, greensio.ConnectionError)
         root.connect(timeout=WAIT)
         assert root.call("echo", "round trip", timeout=WAIT) == "round trip"
@@ -550,7 +551,7 @@ class TestReconnectTimeout:
             sio.connect(timeout=WAIT)
             closed_at = monotonic()  # a bound from below: the engine closes a little after this
             sio.emit("close_engine")
-            (attempted_at,), = attempts.wait(1)
+            ((attempted_at,),) = attempts.wait(1)
             assert 0.1 <= attempted_at - closed_at < 1.0
         finally:
             sio.disconnect()
@@ -563,7 +564,7 @@ def test_should_get_binary_data_as_an_arraybuffer(server):
     sio.on("doge", received)
     try:
         sio.emit("server_emit", "doge", b"asdfasdf")
-        (data,), = received.wait(1)
+        ((data,),) = received.wait(1)
         assert isinstance(data, bytes) and data == b"asdfasdf"
     finally:
         sio.disconnect()
@@ -577,7 +578,7 @@ def test_should_send_binary_data_as_an_arraybuffer(server):
     buf = bytes(range(6))
     try:
         sio.emit("echo", buf)  # the server emits it back, as binary only if it received binary
-        (data,), = echoed.wait(1)
+        ((data,),) = echoed.wait(1)
         assert isinstance(data, bytes) and data == buf
     finally:
         sio.disconnect()
@@ -591,7 +592,7 @@ def test_should_send_binary_data_as_an_arraybuffer_mixed_with_json(server):
     buf = bytes(range(4))
     try:
         sio.emit("echo", {"hello": "lol", "message": buf, "goodbye": "gotcha"})
-        (data,), = echoed.wait(1)
+        ((data,),) = echoed.wait(1)
         assert data == {"hello": "lol", "message": buf, "goodbye": "gotcha"}
         assert isinstance(data["message"], bytes)
     finally:

@@ -3,6 +3,7 @@ started with connectionStateRecovery. Upstream's ``hi`` -> ``echo`` without ack 
 emits it back, with an offset); its client-side ``socket.io.engine.close()`` -> the server's
 ``close_engine`` ("forced close", a reason the server recovers from).
 """
+
 from __future__ import annotations
 
 import greensio

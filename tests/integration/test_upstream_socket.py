@@ -13,6 +13,7 @@ Not ported: "fire a connect_error event on open timeout (polling)" (polling tran
 yet); "should enable compression by default" and "should disable compression" (greensio has no
 per-packet ``compress`` flag to observe).
 """
+
 from __future__ import annotations
 
 import socket
@@ -98,7 +99,7 @@ def test_fire_a_connect_error_event_when_the_connection_cannot_be_established():
     errors = Recorder()
     sio.on("connect_error", errors)
     try:
-        (err,), = errors.wait(1)[:1]
+        ((err,),) = errors.wait(1)[:1]
         assert isinstance(err, greensio.ConnectionError)
     finally:
         sio.close()
@@ -110,7 +111,7 @@ def test_fire_a_connect_error_event_on_open_timeout_websocket(server):
     errors = Recorder()
     sio.on("connect_error", errors)
     try:
-        (err,), = errors.wait(1)[:1]
+        ((err,),) = errors.wait(1)[:1]
         assert isinstance(err, greensio.ConnectionError)
         assert str(err) == "timeout"
     finally:
@@ -142,7 +143,7 @@ def test_should_change_socket_id_upon_reconnection(server):
         sio.on("connect", connects)
         sio.emit("close_engine")
         assert at_attempt.wait(1) == [(None,)]
-        (id_at_reconnect,), = at_reconnect.wait(1)
+        ((id_at_reconnect,),) = at_reconnect.wait(1)
         assert id_at_reconnect != first_id
         connects.wait(1)
         assert sio.id and sio.id != first_id
@@ -223,7 +224,7 @@ def test_should_fire_an_error_event_on_middleware_failure_from_custom_namespace(
     errors = Recorder()
     sio.on("connect_error", errors)
     try:
-        (err,), = errors.wait(1)
+        ((err,),) = errors.wait(1)
         assert isinstance(err, greensio.ConnectionError) and isinstance(err, Exception)
         assert str(err) == "not authorized"
     finally:
@@ -310,7 +311,7 @@ class TestVolatilePackets:
         assert sio.manager.stats.buffered == 1
         try:
             sio.connect(wait=False)
-            (info,), = acks.wait(1)
+            ((info,),) = acks.wait(1)
             assert info["sid"] == sio.id
             assert volatile_acks.calls == []  # had it been sent, its ack would have come first
         finally:
@@ -417,7 +418,7 @@ class TestOnAnyOutgoing:
 
         sio.on("connect", on_connect)
         try:
-            (event, arg), = sent.wait(1)
+            ((event, arg),) = sent.wait(1)
             assert event == "my-event"
             assert isinstance(arg, bytes) and arg == b"\x01\x02\x03"
         finally:
@@ -458,7 +459,7 @@ class TestTimeout:
         sio = _socket(node_server.url, auto_connect=False)
         results = Recorder()
         sio.emit("event", callback=results, timeout=0.05)
-        (err,), = results.wait(1)
+        ((err,),) = results.wait(1)
         assert isinstance(err, greensio.TimeoutError)
         assert sio.manager.stats.buffered == 0  # upstream: socket.sendBuffer is empty
         sio.disconnect()
@@ -469,7 +470,7 @@ class TestTimeout:
         results = Recorder()
         try:
             sio.emit("server_call", "unhandled", callback=results, timeout=0.05)
-            (err,), = results.wait(1)
+            ((err,),) = results.wait(1)
             assert isinstance(err, greensio.TimeoutError)
         finally:
             sio.disconnect()
@@ -480,7 +481,7 @@ class TestTimeout:
         results = Recorder()
         try:
             sio.emit("echo", 42, callback=results, timeout=0)
-            (err,), = results.wait(1)
+            ((err,),) = results.wait(1)
             assert isinstance(err, greensio.TimeoutError)
             # upstream waits 200 ms; here a round trip after connecting: a late ack must not call back again
             sio.connect(timeout=WAIT)
@@ -523,7 +524,7 @@ class TestTimeout:
         results = Recorder()
         try:
             sio.emit("server_call", "unhandled", callback=results)
-            (err,), = results.wait(1)
+            ((err,),) = results.wait(1)
             assert isinstance(err, greensio.TimeoutError)
         finally:
             sio.disconnect()
@@ -546,7 +547,7 @@ class TestAcknowledgementUponDisconnection:
         results = Recorder()
         sio.emit("echo", "a", callback=results, timeout=10)
         sio.disconnect()
-        (err,), = results.wait(1)
+        ((err,),) = results.wait(1)
         assert isinstance(err, greensio.DisconnectedError)
         assert sio._session.acks == {}
 
@@ -556,7 +557,7 @@ class TestAcknowledgementUponDisconnection:
         results = Recorder()
         sio.emit("echo", "a", callback=results)
         sio.disconnect()
-        (err,), = results.wait(1)
+        ((err,),) = results.wait(1)
         assert isinstance(err, greensio.DisconnectedError)
 
     # socket.ts: "acknowledgement upon disconnection" / "should ack with an error upon disconnection (promise)"
@@ -580,7 +581,7 @@ class TestAcknowledgementUponDisconnection:
 
         waiting = gevent.spawn(caller)  # runs first: sends, then blocks in call()
         gevent.spawn(sio.disconnect)  # then the socket disconnects, in the same turn as upstream
-        (err,), = outcome.wait(1)
+        ((err,),) = outcome.wait(1)
         assert isinstance(err, greensio.DisconnectedError)
         assert waiting.join(WAIT) or waiting.dead
 

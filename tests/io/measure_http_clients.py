@@ -8,6 +8,7 @@ server, joins "/", then does N sequential round trips: a POST of
 client process CPU (user + sys) per round trip, best of three runs, and wall
 time. Runs without monkey patching, as greensio must.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,9 @@ def greensio_client(url: str) -> tuple[Post, Get]:
     """The hand-written client of greensio._io.polling."""
     target = parse_url(url)
     base = engine_url(target, "/socket.io", "polling")
-    transport, _ = PollingTransport.open(base, target.host, target.port, headers={}, timeout=5,
-                                         ssl_context=None, max_message=2**20)
+    transport, _ = PollingTransport.open(
+        base, target.host, target.port, headers={}, timeout=5, ssl_context=None, max_message=2**20
+    )
     transport.write(["40"])
     transport.read()
 
@@ -93,8 +95,10 @@ def h11_client(url: str) -> tuple[Post, Get]:
     post.request(b"POST", path, b"40")
     get.request(b"GET", path)
 
-    return (lambda packet: post.request(b"POST", path, packet.encode()),
-            lambda: decode_payload(get.request(b"GET", path).decode()))
+    return (
+        lambda packet: post.request(b"POST", path, packet.encode()),
+        lambda: decode_payload(get.request(b"GET", path).decode()),
+    )
 
 
 def geventhttpclient_client(url: str) -> tuple[Post, Get]:
@@ -103,10 +107,20 @@ def geventhttpclient_client(url: str) -> tuple[Post, Get]:
 
     target = parse_url(url)
     # network_timeout=None: no timeout per socket operation, as in greensio's transport.
-    get = HTTPClient(target.host, target.port, concurrency=1, network_timeout=None,  # type: ignore[arg-type]
-                     connection_timeout=5)
-    post = HTTPClient(target.host, target.port, concurrency=1, network_timeout=None,  # type: ignore[arg-type]
-                      connection_timeout=5)
+    get = HTTPClient(
+        target.host,
+        target.port,
+        concurrency=1,
+        network_timeout=None,  # type: ignore[arg-type]
+        connection_timeout=5,
+    )
+    post = HTTPClient(
+        target.host,
+        target.port,
+        concurrency=1,
+        network_timeout=None,  # type: ignore[arg-type]
+        connection_timeout=5,
+    )
     handshake = _polling_path(url)
     sid = parse_handshake(get.get(handshake).read().decode()[1:]).sid
     path = f"{handshake}&sid={sid}"
@@ -114,12 +128,17 @@ def geventhttpclient_client(url: str) -> tuple[Post, Get]:
     post.post(path, b"40", headers=headers).read()
     get.get(path).read()
 
-    return (lambda packet: post.post(path, packet.encode(), headers=headers).read(),
-            lambda: decode_payload(get.get(path).read().decode()))
+    return (
+        lambda packet: post.post(path, packet.encode(), headers=headers).read(),
+        lambda: decode_payload(get.get(path).read().decode()),
+    )
 
 
-CANDIDATES = {"hand-written (greensio)": greensio_client, "h11": h11_client,
-              "geventhttpclient": geventhttpclient_client}
+CANDIDATES = {
+    "hand-written (greensio)": greensio_client,
+    "h11": h11_client,
+    "geventhttpclient": geventhttpclient_client,
+}
 
 
 def _cpu() -> tuple[float, float]:
@@ -163,8 +182,10 @@ def main() -> None:
         print(f"{args.n} round trips against the {args.kind} server, best of 3")
         for name, make in CANDIDATES.items():
             user, system, wall = measure(make, server.url, args.n)
-            print(f"{name:24} client CPU {(user + system) * 1e6:6.1f} µs/round trip"
-                  f" (user {user * 1e6:6.1f}, sys {system * 1e6:5.1f})   wall {wall * 1e6:6.1f} µs")
+            print(
+                f"{name:24} client CPU {(user + system) * 1e6:6.1f} µs/round trip"
+                f" (user {user * 1e6:6.1f}, sys {system * 1e6:5.1f})   wall {wall * 1e6:6.1f} µs"
+            )
     finally:
         server.stop()
 

@@ -1,5 +1,6 @@
 """The polling transport, driven directly (no Manager), against the real servers
 and against small local HTTP peers for what the real servers cannot be made to do."""
+
 from __future__ import annotations
 
 import json
@@ -157,12 +158,16 @@ def test_round_trips_do_not_wait_for_delayed_acks(server: ServerProcess, open_tr
     assert time.monotonic() - start < 0.5  # about 0.01 s; 0.9 s when every response waits
 
 
-@pytest.mark.parametrize("kind, options, pings", [
-    ("node", {"ping_interval": 0.3, "ping_timeout": 0.3}, 5),
-    ("python", {"ping_interval": 1, "ping_timeout": 1}, 3),
-])
-def test_pongs_keep_the_session_alive(start_server: Callable[..., ServerProcess], open_transport: Open,
-                                      kind: str, options: dict[str, float], pings: int) -> None:
+@pytest.mark.parametrize(
+    "kind, options, pings",
+    [
+        ("node", {"ping_interval": 0.3, "ping_timeout": 0.3}, 5),
+        ("python", {"ping_interval": 1, "ping_timeout": 1}, 3),
+    ],
+)
+def test_pongs_keep_the_session_alive(
+    start_server: Callable[..., ServerProcess], open_transport: Open, kind: str, options: dict[str, float], pings: int
+) -> None:
     transport = open_transport(start_server(kind, **options).url)
     join(transport)
     seen = 0
@@ -176,8 +181,7 @@ def test_pongs_keep_the_session_alive(start_server: Callable[..., ServerProcess]
     assert read_count(transport, 1) == ['42["echo","still here"]']
 
 
-def test_without_pongs_the_node_server_closes(start_server: Callable[..., ServerProcess],
-                                              open_transport: Open) -> None:
+def test_without_pongs_the_node_server_closes(start_server: Callable[..., ServerProcess], open_transport: Open) -> None:
     transport = open_transport(start_server("node", ping_interval=0.3, ping_timeout=0.3).url)
     join(transport)
     with gevent.Timeout(WAIT), pytest.raises(TransportClosed) as info:
@@ -219,8 +223,9 @@ def test_an_unknown_sid_is_a_transport_error(server: ServerProcess, open_transpo
     assert "HTTP 400" in str(info.value)
 
 
-def test_a_restarted_server_does_not_know_the_session(start_server: Callable[..., ServerProcess],
-                                                      open_transport: Open, kind: str) -> None:
+def test_a_restarted_server_does_not_know_the_session(
+    start_server: Callable[..., ServerProcess], open_transport: Open, kind: str
+) -> None:
     server = start_server(kind)
     transport = open_transport(server.url)
     join(transport)
@@ -234,8 +239,9 @@ def test_a_restarted_server_does_not_know_the_session(start_server: Callable[...
     assert "HTTP 400" in str(info.value)
 
 
-def test_a_stopped_server_ends_a_blocked_read(start_server: Callable[..., ServerProcess],
-                                              open_transport: Open, kind: str) -> None:
+def test_a_stopped_server_ends_a_blocked_read(
+    start_server: Callable[..., ServerProcess], open_transport: Open, kind: str
+) -> None:
     server = start_server(kind)
     transport = open_transport(server.url)
     join(transport)
@@ -311,8 +317,7 @@ def test_cookies_and_headers_go_with_every_request(open_transport: Open) -> None
     http.start()
     try:
         cookies: dict[str, str] = {}
-        transport = open_transport(f"http://127.0.0.1:{http.server_port}", headers={"X-Test": "yes"},
-                                   cookies=cookies)
+        transport = open_transport(f"http://127.0.0.1:{http.server_port}", headers={"X-Test": "yes"}, cookies=cookies)
         assert cookies == {"route": "abc", "gone": "1"}
         join(transport)
         assert cookies == {"route": "abc"}
@@ -333,8 +338,9 @@ Respond = Callable[[str, dict[str, str], str], tuple[bytes, bool]]
 
 
 def handshake(max_payload: int = 1_000_000) -> str:
-    return "0" + json.dumps({"sid": "s1", "upgrades": [], "pingInterval": 25000, "pingTimeout": 20000,
-                             "maxPayload": max_payload})
+    return "0" + json.dumps(
+        {"sid": "s1", "upgrades": [], "pingInterval": 25000, "pingTimeout": 20000, "maxPayload": max_payload}
+    )
 
 
 def http_response(body: str, status: str = "200 OK", headers: str = "") -> bytes:
@@ -399,20 +405,26 @@ def peer() -> Iterator[Callable[[Respond], ScriptedPeer]]:
         p.server.stop()
 
 
-def script(get: Callable[[], tuple[bytes, bool]], post: Optional[Callable[[], tuple[bytes, bool]]] = None,
-           max_payload: int = 1_000_000) -> Respond:
+def script(
+    get: Callable[[], tuple[bytes, bool]],
+    post: Optional[Callable[[], tuple[bytes, bool]]] = None,
+    max_payload: int = 1_000_000,
+) -> Respond:
     """Handshake first, then ``get()`` for GETs and ``post()`` (default: "ok") for POSTs."""
+
     def respond(method: str, query: dict[str, str], body: str) -> tuple[bytes, bool]:
         if "sid" not in query:
             return http_response(handshake(max_payload)), False
         if method == "POST":
             return post() if post else (http_response("ok"), False)
         return get()
+
     return respond
 
 
-def test_a_post_on_a_connection_the_server_dropped_is_sent_again(peer: Callable[[Respond], ScriptedPeer],
-                                                                  open_transport: Open) -> None:
+def test_a_post_on_a_connection_the_server_dropped_is_sent_again(
+    peer: Callable[[Respond], ScriptedPeer], open_transport: Open
+) -> None:
     # The server closes the POST connection after each answer, without saying so,
     # as Node does after 5 s of keep-alive idleness.
     server = peer(script(get=lambda: (http_response("6"), False), post=lambda: (http_response("ok"), True)))
@@ -424,8 +436,9 @@ def test_a_post_on_a_connection_the_server_dropped_is_sent_again(peer: Callable[
     assert len({connection for connection, _ in posts}) == 3
 
 
-def test_posts_hold_at_most_16_packets_and_max_payload_bytes(peer: Callable[[Respond], ScriptedPeer],
-                                                              open_transport: Open) -> None:
+def test_posts_hold_at_most_16_packets_and_max_payload_bytes(
+    peer: Callable[[Respond], ScriptedPeer], open_transport: Open
+) -> None:
     server = peer(script(get=lambda: (http_response("6"), False), max_payload=100))
     transport = open_transport(server.url)
     assert transport.max_payload == 100
@@ -442,8 +455,7 @@ def test_posts_hold_at_most_16_packets_and_max_payload_bytes(peer: Callable[[Res
     assert bodies[-1] == "4" + "z" * 150
 
 
-def test_chunked_responses_and_connection_close(peer: Callable[[Respond], ScriptedPeer],
-                                                open_transport: Open) -> None:
+def test_chunked_responses_and_connection_close(peer: Callable[[Respond], ScriptedPeer], open_transport: Open) -> None:
     server = peer(script(get=lambda: (chunked_response("4hello\x1e4world", "Connection: close\r\n"), True)))
     transport = open_transport(server.url)
     assert transport.read() == ["4hello", "4world"]
@@ -452,13 +464,17 @@ def test_chunked_responses_and_connection_close(peer: Callable[[Respond], Script
     assert [connection for connection, method, _ in server.requests if method == "GET"] == [1, 1, 2]
 
 
-@pytest.mark.parametrize("response", [
-    http_response("4" + "x" * 2000),  # Content-Length over the limit
-    chunked_response("4" + "x" * 2000),
-    http_response("4" + "x" * 1200),  # within the body limit, but one message too large
-])
-def test_a_response_over_max_message_is_a_transport_error(peer: Callable[[Respond], ScriptedPeer],
-                                                          open_transport: Open, response: bytes) -> None:
+@pytest.mark.parametrize(
+    "response",
+    [
+        http_response("4" + "x" * 2000),  # Content-Length over the limit
+        chunked_response("4" + "x" * 2000),
+        http_response("4" + "x" * 1200),  # within the body limit, but one message too large
+    ],
+)
+def test_a_response_over_max_message_is_a_transport_error(
+    peer: Callable[[Respond], ScriptedPeer], open_transport: Open, response: bytes
+) -> None:
     server = peer(script(get=lambda: (response, False)))
     transport = open_transport(server.url, max_message=1000)
     with pytest.raises(TransportClosed) as info:
@@ -468,8 +484,9 @@ def test_a_response_over_max_message_is_a_transport_error(peer: Callable[[Respon
 
 
 @pytest.mark.parametrize("status", ["404 Not Found", "413 Payload Too Large", "500 Internal Server Error"])
-def test_http_errors_are_transport_errors(peer: Callable[[Respond], ScriptedPeer], open_transport: Open,
-                                          status: str) -> None:
+def test_http_errors_are_transport_errors(
+    peer: Callable[[Respond], ScriptedPeer], open_transport: Open, status: str
+) -> None:
     error = http_response("nope", status)
     server = peer(script(get=lambda: (error, False), post=lambda: (error, False)))
     transport = open_transport(server.url)
@@ -480,8 +497,9 @@ def test_http_errors_are_transport_errors(peer: Callable[[Respond], ScriptedPeer
         assert f"HTTP {status[:3]}: nope" in str(info.value)
 
 
-def test_a_response_cut_short_is_a_transport_error(peer: Callable[[Respond], ScriptedPeer],
-                                                   open_transport: Open) -> None:
+def test_a_response_cut_short_is_a_transport_error(
+    peer: Callable[[Respond], ScriptedPeer], open_transport: Open
+) -> None:
     cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n4partial"
     server = peer(script(get=lambda: (cut, True)))
     transport = open_transport(server.url)
@@ -502,16 +520,24 @@ def test_open_wants_an_open_packet(peer: Callable[[Respond], ScriptedPeer]) -> N
     server = peer(lambda method, query, body: (http_response("4hello"), False))
     target = parse_url(server.url)
     with pytest.raises(ProtocolError):
-        PollingTransport.open(engine_url(target, "/socket.io", "polling"), target.host, target.port, headers={},
-                              timeout=WAIT, ssl_context=None, max_message=MAX_MESSAGE)
+        PollingTransport.open(
+            engine_url(target, "/socket.io", "polling"),
+            target.host,
+            target.port,
+            headers={},
+            timeout=WAIT,
+            ssl_context=None,
+            max_message=MAX_MESSAGE,
+        )
 
 
 def test_open_on_a_closed_port_is_a_transport_error() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
     with pytest.raises(TransportClosed) as info:
-        PollingTransport.open(url, "127.0.0.1", port, headers={}, timeout=WAIT, ssl_context=None,
-                              max_message=MAX_MESSAGE)
+        PollingTransport.open(
+            url, "127.0.0.1", port, headers={}, timeout=WAIT, ssl_context=None, max_message=MAX_MESSAGE
+        )
     assert info.value.reason == "transport error"
 
 
@@ -523,8 +549,9 @@ def test_polling_over_tls(open_transport: Open) -> None:
     cert.configure_cert(server_context)
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
-    http = WSGIServer(("127.0.0.1", 0), socketio.WSGIApp(socketio.Server(async_mode="gevent")), log=None,
-                      ssl_context=server_context)
+    http = WSGIServer(
+        ("127.0.0.1", 0), socketio.WSGIApp(socketio.Server(async_mode="gevent")), log=None, ssl_context=server_context
+    )
     http.start()
     try:
         transport = open_transport(f"https://127.0.0.1:{http.server_port}", ssl_context=client_context)

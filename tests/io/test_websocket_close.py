@@ -1,4 +1,5 @@
 """A server CLOSE frame right behind data: the data is delivered, then the transport ends."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -28,8 +29,11 @@ def _pair() -> tuple[WebSocketTransport, Any]:
 def test_a_greenlet_read_returns_what_came_before_the_close_then_ends() -> None:
     transport, server = _pair()
     try:
-        server.sendall(server_frame(OP_TEXT, b'42["closing"]') + server_frame(OP_CLOSE, b"\x03\xe8")
-                       + server_frame(OP_TEXT, b'42["after the close"]'))
+        server.sendall(
+            server_frame(OP_TEXT, b'42["closing"]')
+            + server_frame(OP_CLOSE, b"\x03\xe8")
+            + server_frame(OP_TEXT, b'42["after the close"]')
+        )
         assert transport.read() == ['42["closing"]']
         with pytest.raises(TransportClosed) as info:
             transport.read()
@@ -51,8 +55,11 @@ def test_a_watched_read_delivers_what_came_before_the_close_then_ends() -> None:
 
     try:
         assert transport.watch(got.extend, on_closed)
-        server.sendall(server_frame(OP_TEXT, b'42["closing"]') + server_frame(OP_CLOSE, b"\x03\xe8")
-                       + server_frame(OP_TEXT, b'42["after the close"]'))
+        server.sendall(
+            server_frame(OP_TEXT, b'42["closing"]')
+            + server_frame(OP_CLOSE, b"\x03\xe8")
+            + server_frame(OP_TEXT, b'42["after the close"]')
+        )
         assert closed.get(timeout=WAIT) == ("transport close", None, ['42["closing"]'])
         assert got == ['42["closing"]']
     finally:

@@ -13,6 +13,7 @@ Otherwise it is a well-behaved echo peer: `42[ev, ...args]` is answered with
 `42["echo", ...args]`, `42<id>[ev, ...args]` with `43<id>[...args]` (same
 namespace prefix). Everything else from the client is ignored.
 """
+
 import argparse
 import base64
 import functools
@@ -54,10 +55,18 @@ class Peer:
             self.ws.send(frame, binary=isinstance(frame, bytes))
 
     def run(self):
-        self.send("0" + dumps({
-            "sid": secrets.token_urlsafe(15), "upgrades": [],
-            "pingInterval": self.ping_interval, "pingTimeout": self.ping_timeout,
-            "maxPayload": 1000000}))
+        self.send(
+            "0"
+            + dumps(
+                {
+                    "sid": secrets.token_urlsafe(15),
+                    "upgrades": [],
+                    "pingInterval": self.ping_interval,
+                    "pingTimeout": self.ping_timeout,
+                    "maxPayload": 1000000,
+                }
+            )
+        )
         pinger = gevent.spawn(self.ping_forever)
         try:
             while (frame := self.ws.receive()) is not None:
@@ -111,8 +120,12 @@ def decode_frame(frame):
 def application(environ, start_response):
     ws = environ.get("wsgi.websocket")
     query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
-    if (ws is None or environ["PATH_INFO"] != "/socket.io/"
-            or query.get("EIO") != "4" or query.get("transport") != "websocket"):
+    if (
+        ws is None
+        or environ["PATH_INFO"] != "/socket.io/"
+        or query.get("EIO") != "4"
+        or query.get("transport") != "websocket"
+    ):
         start_response("400 Bad Request", [("Content-Type", "text/plain")])
         return [b"websocket transport only\n"]
     try:
@@ -129,8 +142,7 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
 
-    server = WSGIServer(("127.0.0.1", args.port), application,
-                        handler_class=WebSocketHandler, log=None)
+    server = WSGIServer(("127.0.0.1", args.port), application, handler_class=WebSocketHandler, log=None)
     gevent.signal_handler(signal.SIGTERM, server.close)
     server.start()
     print(f"READY {args.port}", flush=True)

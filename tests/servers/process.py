@@ -1,4 +1,5 @@
 """Start and control the test servers of this folder as child processes."""
+
 from __future__ import annotations
 
 import atexit
@@ -25,8 +26,14 @@ def free_port() -> int:
         return port
 
 
-def _node_command(port: int, *, ping_interval: Optional[float] = None, ping_timeout: Optional[float] = None,
-                  recovery: bool = False, parser: Optional[str] = None) -> list[str]:
+def _node_command(
+    port: int,
+    *,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = None,
+    recovery: bool = False,
+    parser: Optional[str] = None,
+) -> list[str]:
     command = [shutil.which("node") or "node", str(SERVERS_DIR / "node_server.js"), "--port", str(port)]
     if ping_interval is not None:
         command += ["--ping-interval", str(round(ping_interval * 1000))]
@@ -39,8 +46,9 @@ def _node_command(port: int, *, ping_interval: Optional[float] = None, ping_time
     return command
 
 
-def _python_command(port: int, *, ping_interval: Optional[float] = None,
-                    ping_timeout: Optional[float] = None) -> list[str]:
+def _python_command(
+    port: int, *, ping_interval: Optional[float] = None, ping_timeout: Optional[float] = None
+) -> list[str]:
     command = [sys.executable, str(SERVERS_DIR / "py_server.py"), "--port", str(port)]
     if ping_interval is not None:
         command += ["--ping-interval", str(ping_interval)]
@@ -83,7 +91,8 @@ class ServerProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                self._command, cwd=SERVERS_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                self._command, cwd=SERVERS_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
         _running.add(self)
         ready = f"READY {self.port}\n".encode()
         deadline = time.monotonic() + READY_TIMEOUT

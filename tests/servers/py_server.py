@@ -4,6 +4,7 @@
 
 Prints "READY <port>" once listening.
 """
+
 from gevent import monkey
 
 monkey.patch_all()
@@ -86,8 +87,7 @@ class PublicNamespace(socketio.Namespace):
         # Observed reasons: "client disconnect" (namespace DISCONNECT),
         # "server disconnect" (disconnect_me and close_engine),
         # "transport close", "ping timeout".
-        self.server.emit("peer_disconnect", (sid, str(reason)), to="observers",
-                         namespace="/", skip_sid=sid)
+        self.server.emit("peer_disconnect", (sid, str(reason)), to="observers", namespace="/", skip_sid=sid)
 
     def on_echo(self, sid, *args):
         return args
@@ -100,8 +100,7 @@ class PublicNamespace(socketio.Namespace):
             "auth": self.get_session(sid)["auth"],
             "query": dict(parse_qsl(environ.get("QUERY_STRING", ""))),
             "headers": {
-                key[5:].replace("_", "-").lower(): value
-                for key, value in environ.items() if key.startswith("HTTP_")
+                key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
             },
         }
 
@@ -173,20 +172,19 @@ def main():
     tally = Tally(args.tally_file)
 
     # Node's server does not check Origin either.
-    sio = Server(async_mode="gevent", cors_allowed_origins="*",
-                 ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
+    sio = Server(
+        async_mode="gevent", cors_allowed_origins="*", ping_interval=args.ping_interval, ping_timeout=args.ping_timeout
+    )
     sio.register_namespace(PublicNamespace("/"))
     sio.register_namespace(PublicNamespace("/chat"))
     sio.register_namespace(PrivateNamespace("/private"))
 
-    server = WSGIServer(("127.0.0.1", args.port), socketio.WSGIApp(sio),
-                        handler_class=WebSocketHandler, log=None)
+    server = WSGIServer(("127.0.0.1", args.port), socketio.WSGIApp(sio), handler_class=WebSocketHandler, log=None)
 
     def shutdown():
         # Close every client like Node's io.close(); closing an idle polling
         # session waits for its next poll, hence the timeout.
-        gevent.joinall([gevent.spawn(sio.eio.disconnect, eio_sid)
-                        for eio_sid in list(sio.eio.sockets)], timeout=1)
+        gevent.joinall([gevent.spawn(sio.eio.disconnect, eio_sid) for eio_sid in list(sio.eio.sockets)], timeout=1)
         server.close()  # serve_forever() then stops the server and returns
 
     gevent.signal_handler(signal.SIGTERM, gevent.spawn, shutdown)

@@ -1,4 +1,5 @@
 """Soak and long-run tests run monkey-patched, as most gevent applications do."""
+
 from gevent import monkey
 
 monkey.patch_all()

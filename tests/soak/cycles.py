@@ -20,6 +20,7 @@ what was left. Every ``--every`` cycles, and at the end, it reports greenlets, f
 RSS and the greensio objects alive (after ``gc.collect()``) as a table; the last line
 is one JSON object. tests/soak/test_cycles.py runs the same functions with small counts.
 """
+
 from __future__ import annotations
 
 from gevent import monkey
@@ -74,8 +75,12 @@ def greensio_greenlets() -> set[int]:
     """
     current = greenlet.getcurrent()
     return {
-        id(g) for g in gc.get_objects()
-        if isinstance(g, greenlet.greenlet) and not g.dead and g is not current and g.parent is not None
+        id(g)
+        for g in gc.get_objects()
+        if isinstance(g, greenlet.greenlet)
+        and not g.dead
+        and g is not current
+        and g.parent is not None
         and not isinstance(g, (gevent.hub.Hub, gevent.threadpool._WorkerGreenlet))
     }
 
@@ -152,9 +157,11 @@ class Snapshot:
 
     def difference(self, now: Snapshot) -> str:
         """What ``now`` has that this snapshot has not, and the other way round."""
-        return (f"greenlets added {describe_greenlets(now.greenlets - self.greenlets)}, "
-                f"{len(self.greenlets - now.greenlets)} gone; fds added {describe_fds(now.fds - self.fds)}, "
-                f"gone {sorted(self.fds - now.fds)}")
+        return (
+            f"greenlets added {describe_greenlets(now.greenlets - self.greenlets)}, "
+            f"{len(self.greenlets - now.greenlets)} gone; fds added {describe_fds(now.fds - self.fds)}, "
+            f"gone {sorted(self.fds - now.fds)}"
+        )
 
 
 def settled(sio: greensio.Socket) -> None:
@@ -187,22 +194,39 @@ class Phase:
 
     def summary(self) -> Row:
         return {
-            "cycles": self.cycles, "warmup": self.warmup, "seconds": round(self.seconds, 2),
-            "rss_start_kb": round(self.rss_start_kb), "rss_end_kb": round(self.rss_end_kb),
-            "growth_per_cycle_kb": round(self.growth_per_cycle_kb, 3), "objects_left": self.objects_left,
-            "objects_after_close": self.objects_after_close, "reasons": self.reasons,
+            "cycles": self.cycles,
+            "warmup": self.warmup,
+            "seconds": round(self.seconds, 2),
+            "rss_start_kb": round(self.rss_start_kb),
+            "rss_end_kb": round(self.rss_end_kb),
+            "growth_per_cycle_kb": round(self.growth_per_cycle_kb, 3),
+            "objects_left": self.objects_left,
+            "objects_after_close": self.objects_after_close,
+            "reasons": self.reasons,
         }
 
 
-def _sample(phase: Phase, done: int, started: float, objects0: collections.Counter[str],
-            baseline: Snapshot, report: Callable[[Row], None]) -> None:
+def _sample(
+    phase: Phase,
+    done: int,
+    started: float,
+    objects0: collections.Counter[str],
+    baseline: Snapshot,
+    report: Callable[[Row], None],
+) -> None:
     objects = greensio_objects()
     now = Snapshot.take()
     row = {
-        "phase": phase.name, "done": done, "greenlets": len(now.greenlets), "fds": len(now.fds),
-        "new_greenlets": len(now.greenlets - baseline.greenlets), "new_fds": len(now.fds - baseline.fds),
-        "rss_kb": round(rss_kb()), "greensio_objects": sum(objects.values()),
-        "objects_added": sum((objects - objects0).values()), "seconds": round(time.monotonic() - started, 2),
+        "phase": phase.name,
+        "done": done,
+        "greenlets": len(now.greenlets),
+        "fds": len(now.fds),
+        "new_greenlets": len(now.greenlets - baseline.greenlets),
+        "new_fds": len(now.fds - baseline.fds),
+        "rss_kb": round(rss_kb()),
+        "greensio_objects": sum(objects.values()),
+        "objects_added": sum((objects - objects0).values()),
+        "seconds": round(time.monotonic() - started, 2),
     }
     phase.rows.append(row)
     report(row)
@@ -231,8 +255,14 @@ def connect_cycle(url: str, transports: Transports, seq: int) -> None:
     assert not sio.active
 
 
-def connect_cycles(url: str, cycles: int, rotation: Sequence[Transports], warmup: int = 20, every: int = 100,
-                   report: Callable[[Row], None] = lambda row: None) -> Phase:
+def connect_cycles(
+    url: str,
+    cycles: int,
+    rotation: Sequence[Transports],
+    warmup: int = 20,
+    every: int = 100,
+    report: Callable[[Row], None] = lambda row: None,
+) -> Phase:
     """``warmup`` (at least 1) then ``cycles`` connect cycles; after each, greenlets and fds are as before the first.
 
     Objects are counted from after the warm-up: the first client creates process-wide
@@ -285,8 +315,15 @@ class LongLived:
 
     def __init__(self, url: str, transports: Transports) -> None:
         self.watch = Watch()
-        self.sio = greensio.Socket(url, transports=transports, force_new=True, auto_connect=False,
-                                   timeout=WAIT, observer=self.watch, **RECONNECT)
+        self.sio = greensio.Socket(
+            url,
+            transports=transports,
+            force_new=True,
+            auto_connect=False,
+            timeout=WAIT,
+            observer=self.watch,
+            **RECONNECT,
+        )
         self.sio.connect(timeout=WAIT)
         settled(self.sio)
 
@@ -304,8 +341,14 @@ class LongLived:
         echo(self.sio, seq)
 
 
-def reconnect_cycles(url: str, cycles: int, transports: Transports, warmup: int = 20, every: int = 100,
-                     report: Callable[[Row], None] = lambda row: None) -> Phase:
+def reconnect_cycles(
+    url: str,
+    cycles: int,
+    transports: Transports,
+    warmup: int = 20,
+    every: int = 100,
+    report: Callable[[Row], None] = lambda row: None,
+) -> Phase:
     """``warmup`` then ``cycles`` forced reconnects of one client; after each, greenlets and fds are as before it.
 
     The process before the client existed (after one connect cycle, for process-wide
@@ -345,8 +388,18 @@ def reconnect_cycles(url: str, cycles: int, transports: Transports, warmup: int 
 
 # -- the command line ------------------------------------------------------------
 
-COLUMNS = ["phase", "done", "greenlets", "new_greenlets", "fds", "new_fds", "rss_kb", "greensio_objects",
-           "objects_added", "seconds"]
+COLUMNS = [
+    "phase",
+    "done",
+    "greenlets",
+    "new_greenlets",
+    "fds",
+    "new_fds",
+    "rss_kb",
+    "greensio_objects",
+    "objects_added",
+    "seconds",
+]
 
 
 def table(rows: list[Row], columns: Sequence[str]) -> str:
@@ -367,9 +420,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--cycles", type=int, default=1000, help="connect/disconnect cycles (default 1000)")
     parser.add_argument("--reconnects", type=int, default=1000, help="forced reconnects (default 1000)")
     parser.add_argument("--server", choices=["node", "python"], default="node")
-    parser.add_argument("--transports", nargs="+", default=list(DEFAULT_ROTATION),
-                        help="the connect cycles rotate through these comma-separated transport lists "
-                             "(default: websocket websocket websocket polling,websocket)")
+    parser.add_argument(
+        "--transports",
+        nargs="+",
+        default=list(DEFAULT_ROTATION),
+        help="the connect cycles rotate through these comma-separated transport lists "
+        "(default: websocket websocket websocket polling,websocket)",
+    )
     parser.add_argument("--reconnect-transports", default="websocket", help="of the long-lived client")
     parser.add_argument("--warmup", type=int, default=20, help="cycles before RSS is first measured")
     parser.add_argument("--every", type=int, default=100, help="report every N cycles")
@@ -384,20 +441,51 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             rotation = [t.split(",") for t in args.transports]
             phases.append(connect_cycles(server.url, args.cycles, rotation, args.warmup, args.every, print_row))
         if args.reconnects:
-            phases.append(reconnect_cycles(server.url, args.reconnects, args.reconnect_transports.split(","),
-                                           args.warmup, args.every, print_row))
+            phases.append(
+                reconnect_cycles(
+                    server.url,
+                    args.reconnects,
+                    args.reconnect_transports.split(","),
+                    args.warmup,
+                    args.every,
+                    print_row,
+                )
+            )
     finally:
         server.stop()
     print()
     print(table([row for phase in phases for row in phase.rows], COLUMNS))
     print()
     summary = [{"phase": p.name, **p.summary()} for p in phases]
-    print(table(summary, ["phase", "cycles", "seconds", "rss_start_kb", "rss_end_kb", "growth_per_cycle_kb",
-                          "objects_left", "objects_after_close", "reasons"]))
-    print(json.dumps({"server": args.server, "transports": args.transports,
-                      "reconnect_transports": args.reconnect_transports,
-                      "greensio": greensio.__version__, "python": sys.version.split()[0],
-                      **{p.name: p.summary() for p in phases}}), flush=True)
+    print(
+        table(
+            summary,
+            [
+                "phase",
+                "cycles",
+                "seconds",
+                "rss_start_kb",
+                "rss_end_kb",
+                "growth_per_cycle_kb",
+                "objects_left",
+                "objects_after_close",
+                "reasons",
+            ],
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "server": args.server,
+                "transports": args.transports,
+                "reconnect_transports": args.reconnect_transports,
+                "greensio": greensio.__version__,
+                "python": sys.version.split()[0],
+                **{p.name: p.summary() for p in phases},
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

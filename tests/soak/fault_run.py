@@ -28,6 +28,7 @@ timeout well above the heartbeat deadline).
 
 tests/soak/test_fault_run.py runs a short version of it in the test suite.
 """
+
 from __future__ import annotations
 
 from gevent import monkey
@@ -56,8 +57,17 @@ from tests.faults.rig import HEARTBEATS, Report, Rig, TallyServer, heartbeat_bou
 from tests.integration.helpers import WAIT
 
 FAULTS = ("cut", "reset", "stall", "short_stall", "delay", "trickle", "pause", "restart")
-TARGETS = ("lost", "double_acks", "out_of_order_acks", "failed_acks", "unsettled", "stuck",
-           "unexpected_seqs", "leaked_greenlets", "leaked_fds")
+TARGETS = (
+    "lost",
+    "double_acks",
+    "out_of_order_acks",
+    "failed_acks",
+    "unsettled",
+    "stuck",
+    "unexpected_seqs",
+    "leaked_greenlets",
+    "leaked_fds",
+)
 PROGRESS = 10  # acks that make "traffic progresses again" after a fault
 RECOVERY_BOUND = 30.0  # seconds a fault may take to recover from before it counts as stuck
 SETTLE_BOUND = 60.0  # seconds for every callback to fire once the traffic stops
@@ -110,8 +120,9 @@ class _LogCounter(logging.Handler):
 class FaultRun:
     """One server, one transport, ``faults`` faults; ``run()`` returns the report."""
 
-    def __init__(self, faults: int, seed: int, transport: str, server: str, workdir: Path,
-                 log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self, faults: int, seed: int, transport: str, server: str, workdir: Path, log: Callable[[str], None] = print
+    ) -> None:
         self.faults = faults
         self.seed = seed
         self.transport = transport
@@ -155,8 +166,11 @@ class FaultRun:
     def _wait_disconnect(self, before: int, started: float) -> bool:
         """Wait (bounded) for a disconnect after the ``before``-th; record how long it took."""
         try:
-            wait_until(lambda: len(self.rig.disconnects.calls) > before, heartbeat_bound(self.kind) + 1,
-                       "a heartbeat disconnect")
+            wait_until(
+                lambda: len(self.rig.disconnects.calls) > before,
+                heartbeat_bound(self.kind) + 1,
+                "a heartbeat disconnect",
+            )
         except AssertionError:
             self.undetected += 1
             return False
@@ -223,8 +237,13 @@ class FaultRun:
         counter = _LogCounter()
         logger.addHandler(counter)
         tally_file = self.workdir / f"{self.key}.tally"
-        self.server = TallyServer(self.kind, self.workdir / f"{self.key}.log", tally_file,
-                                  ping_interval=profile.ping_interval, ping_timeout=profile.ping_timeout)
+        self.server = TallyServer(
+            self.kind,
+            self.workdir / f"{self.key}.log",
+            tally_file,
+            ping_interval=profile.ping_interval,
+            ping_timeout=profile.ping_timeout,
+        )
         try:
             return self._run(counter)
         finally:
@@ -236,8 +255,9 @@ class FaultRun:
         gc.collect()
         rss_before = rss_warm = rss_kb()
         started = time.monotonic()
-        self.rig = rig = Rig(self.server, [self.transport], retries=profile.retries,
-                             ack_timeout=profile.ack_timeout, tally_key=self.key)
+        self.rig = rig = Rig(
+            self.server, [self.transport], retries=profile.retries, ack_timeout=profile.ack_timeout, tally_key=self.key
+        )
         rig.sio.on("disconnect", self._on_disconnect)
         self._recovered = True
         inject = {name: getattr(self, f"_{name}") for name in FAULTS}
@@ -260,9 +280,11 @@ class FaultRun:
                 if index + 1 == max(1, self.faults // 10):
                     rss_warm = rss_kb()
                 if (index + 1) % 50 == 0 or index + 1 == self.faults:
-                    self.log(f"[{self.kind}/{self.transport}] {index + 1}/{self.faults} faults, "
-                             f"{traffic.sent} emitted, {traffic.acked} acked, RSS {rss_kb()} KiB, "
-                             f"{time.monotonic() - started:.0f} s")
+                    self.log(
+                        f"[{self.kind}/{self.transport}] {index + 1}/{self.faults} faults, "
+                        f"{traffic.sent} emitted, {traffic.acked} acked, RSS {rss_kb()} KiB, "
+                        f"{time.monotonic() - started:.0f} s"
+                    )
             traffic.stop()
             rig.sio.off("disconnect", self._on_disconnect)  # the client's own disconnect is next
             try:
@@ -276,8 +298,14 @@ class FaultRun:
         rss_after = rss_kb()  # before reading the tally, which takes memory of its own
         elapsed = time.monotonic() - started
         report = self._figures(read_tally(self.server.tally_file, self.key), counter)
-        report.update(leaked_greenlets=len(greenlets), leaked_fds=len(fds), rss_before_kb=rss_before,
-                      rss_after_first_tenth_kb=rss_warm, rss_after_kb=rss_after, elapsed_s=round(elapsed, 1))
+        report.update(
+            leaked_greenlets=len(greenlets),
+            leaked_fds=len(fds),
+            rss_before_kb=rss_before,
+            rss_after_first_tenth_kb=rss_warm,
+            rss_after_kb=rss_after,
+            elapsed_s=round(elapsed, 1),
+        )
         return report
 
     def _figures(self, runs: list[list[int]], counter: _LogCounter) -> Report:
@@ -309,8 +337,9 @@ class FaultRun:
             **traffic.outcome(),
             "stuck": self.stuck,
             "disconnect_reasons": dict(sorted(self.reasons.items())),
-            "disconnect_reasons_by_fault": {fault: dict(sorted(reasons.items()))
-                                            for fault, reasons in sorted(self.reasons_by_fault.items())},
+            "disconnect_reasons_by_fault": {
+                fault: dict(sorted(reasons.items())) for fault, reasons in sorted(self.reasons_by_fault.items())
+            },
             "disconnects_between_faults": self.disconnects_between,
             "undetected_heartbeat_faults": self.undetected,
             "detection_max_s": round(max(self.detection, default=0), 3),
@@ -318,13 +347,18 @@ class FaultRun:
             "recovery_max_s": round(max(self.recovery, default=0), 3),
             "greensio_log": dict(sorted(counter.levels.items())),
             "greensio_log_samples": counter.samples,
-            "settings": {"ping_interval": self.profile.ping_interval, "ping_timeout": self.profile.ping_timeout,
-                         "ack_timeout": self.profile.ack_timeout, "retries": self.profile.retries},
+            "settings": {
+                "ping_interval": self.profile.ping_interval,
+                "ping_timeout": self.profile.ping_timeout,
+                "ack_timeout": self.profile.ack_timeout,
+                "retries": self.profile.retries,
+            },
         }
 
 
-def run_faults(faults: int, seed: int, transport: str, server: str, workdir: Path,
-               log: Callable[[str], None] = print) -> Report:
+def run_faults(
+    faults: int, seed: int, transport: str, server: str, workdir: Path, log: Callable[[str], None] = print
+) -> Report:
     """Run ``faults`` random faults against a fresh ``server`` over ``transport``; return the report."""
     return FaultRun(faults, seed, transport, server, workdir, log).run()
 
@@ -359,8 +393,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fault-run-"))
     workdir.mkdir(parents=True, exist_ok=True)
     transports = ["websocket", "polling"] if args.transports == "both" else [args.transports]
-    print(f"fault run: {args.faults} faults, seed {seed}, server {args.server}, {transports}, workdir {workdir}",
-          flush=True)
+    print(
+        f"fault run: {args.faults} faults, seed {seed}, server {args.server}, {transports}, workdir {workdir}",
+        flush=True,
+    )
 
     def log(line: str) -> None:
         print(line, flush=True)

@@ -22,6 +22,7 @@ Per property it prints examples run, time, peak RSS and failures, then a total, 
 last one JSON line with all the figures. Logs go to ``--out`` (a new folder in /tmp by
 default). Exit status 0 when nothing failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,8 +97,15 @@ def run_child(command: list[str], log: Path, env: dict[str, str], timeout: float
     """Run *command* with its output in *log*; kill its process group after *timeout* seconds."""
     start = time.monotonic()
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=_child_setup)
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_child_setup,
+        )
     timed_out = False
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -154,16 +162,25 @@ def parse_statistics(text: str) -> Optional[RoundStats]:
 
 def failure_excerpt(text: str, limit: int = 60) -> str:
     """The lines of a pytest log that tell what failed (the falsifying example included)."""
-    keep = [line for line in text.splitlines()
-            if line.startswith(("E ", "FAILED", "ERROR")) or any(k in line for k in ("reproduce_failure", "Timeout"))]
+    keep = [
+        line
+        for line in text.splitlines()
+        if line.startswith(("E ", "FAILED", "ERROR")) or any(k in line for k in ("reproduce_failure", "Timeout"))
+    ]
     return "\n".join(keep[:limit]) or "\n".join(text.splitlines()[-limit:])
 
 
 def collect(only: list[str]) -> list[str]:
     """Node ids of the property tests to run."""
     env = {**os.environ, "GREENSIO_HYPOTHESIS_PROFILE": "soak"}
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "hypothesis", *FILES],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "hypothesis", *FILES],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     ids = [line.strip() for line in out.stdout.splitlines() if "::" in line]
     if not ids:
         raise SystemExit(f"no property tests collected:\n{out.stdout}\n{out.stderr}")
@@ -171,8 +188,9 @@ def collect(only: list[str]) -> list[str]:
     return [i for i in ids if not only or any(o in i for o in only)]
 
 
-def run_property(node: str, budget: Optional[float], examples: Optional[int], out: Path,
-                 report: Callable[[str], None]) -> Result:
+def run_property(
+    node: str, budget: Optional[float], examples: Optional[int], out: Path, report: Callable[[str], None]
+) -> Result:
     """Run one property for *budget* seconds or *examples* examples, in rounds."""
     name = node.split("/")[-1]
     result = Result(name=name, mode="hypothesis")
@@ -186,8 +204,18 @@ def run_property(node: str, budget: Optional[float], examples: Optional[int], ou
         timeout = max(120.0, 3 * planned + 60)
         log = out / f"{safe}.round{result.rounds + 1}.log"
         env = {**os.environ, "GREENSIO_HYPOTHESIS_PROFILE": "soak", "GREENSIO_SOAK_EXAMPLES": str(n)}
-        command = [sys.executable, "-m", "pytest", node, "-q", "--hypothesis-show-statistics",
-                   f"--hypothesis-seed={seed}", f"--timeout={int(timeout)}", "-p", "no:warnings"]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            node,
+            "-q",
+            "--hypothesis-show-statistics",
+            f"--hypothesis-seed={seed}",
+            f"--timeout={int(timeout)}",
+            "-p",
+            "no:warnings",
+        ]
         child = run_child(command, log, env, timeout + 60)
         text = log.read_text(errors="replace")
         stats = parse_statistics(text)
@@ -201,8 +229,10 @@ def run_property(node: str, budget: Optional[float], examples: Optional[int], ou
             result.stopped = stats.stopped
             gen_seconds += stats.seconds
         ok = child.returncode == 0 and not child.timed_out and stats is not None
-        report(f"  round {result.rounds}: {stats.examples if stats else '?'} examples in {child.seconds:.1f} s, "
-               f"rss {child.max_rss_mb:.0f} MB, seed {seed}, {'ok' if ok else 'FAILED'} ({log})")
+        report(
+            f"  round {result.rounds}: {stats.examples if stats else '?'} examples in {child.seconds:.1f} s, "
+            f"rss {child.max_rss_mb:.0f} MB, seed {seed}, {'ok' if ok else 'FAILED'} ({log})"
+        )
         if not ok:
             result.failures += 1
             why = "hang (killed)" if child.timed_out else f"exit status {child.returncode}"
@@ -268,8 +298,10 @@ def _seeds(target: str) -> list[bytes]:
         (4, "/", {"message": "no"}, None),
     ]
     if target == "eio":
-        return [encode_payload(["4hello", b"\x01\x02", "2", "6", "3probe"]).encode(),
-                b'0{"sid":"a","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}']
+        return [
+            encode_payload(["4hello", b"\x01\x02", "2", "6", "3probe"]).encode(),
+            b'0{"sid":"a","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}',
+        ]
     if target == "sio":
         seeds = []
         for packet in packets:
@@ -298,8 +330,15 @@ def atheris_child(target: str, seconds: Optional[int], runs: Optional[int], out:
     corpus.mkdir(exist_ok=True)
     for i, seed in enumerate(_seeds(target)):
         (corpus / f"seed-{i}").write_bytes(seed)
-    args = [sys.argv[0], f"-artifact_prefix={out}/crash-{target}-", "-timeout=20", "-rss_limit_mb=2048",
-            "-max_len=8192", "-print_final_stats=1", str(corpus)]
+    args = [
+        sys.argv[0],
+        f"-artifact_prefix={out}/crash-{target}-",
+        "-timeout=20",
+        "-rss_limit_mb=2048",
+        "-max_len=8192",
+        "-print_final_stats=1",
+        str(corpus),
+    ]
     args.append(f"-max_total_time={seconds}" if seconds is not None else f"-runs={runs}")
     atheris.Setup(args, fuzz)
     atheris.Fuzz()
@@ -347,7 +386,7 @@ def _atheris_target(target: str) -> Callable[[bytes], None]:
     def wsframe(data: bytes) -> None:
         limit = (50, 300, 1 << 20)[data[0] % 3] if data else 300
         step = 1 + (data[1] if len(data) > 1 else 0)
-        test_wsframe._feed_garbage(FrameReader(limit), [data[i:i + step] for i in range(0, len(data), step)])
+        test_wsframe._feed_garbage(FrameReader(limit), [data[i : i + step] for i in range(0, len(data), step)])
 
     targets: dict[str, Callable[[bytes], None]] = {"eio": eio, "sio": sio, "msgpack": msgpack, "wsframe": wsframe}
     return targets[target]
@@ -397,16 +436,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     total = minutes * 60 if minutes is not None else None
     atheris_seconds = total * args.atheris_share if total is not None and targets else 0.0
     weights = {n: WEIGHTS.get(n.rsplit("::", 1)[1], 1.0) for n in nodes}
-    report(f"fuzz run: {len(nodes)} properties" + (f", {len(targets)} atheris targets" if targets else "")
-           + (f", {minutes:g} minutes" if minutes is not None else f", {args.examples} examples each")
-           + f"; logs in {out}")
+    report(
+        f"fuzz run: {len(nodes)} properties"
+        + (f", {len(targets)} atheris targets" if targets else "")
+        + (f", {minutes:g} minutes" if minutes is not None else f", {args.examples} examples each")
+        + f"; logs in {out}"
+    )
     started = time.monotonic()
     results: list[Result] = []
     for node in nodes:
         budget = None
         if total is not None:  # share what is left among the properties still to run
             left = total - atheris_seconds - (time.monotonic() - started)
-            todo = sum(weights[n] for n in nodes[len(results):])
+            todo = sum(weights[n] for n in nodes[len(results) :])
             budget = max(left * weights[node] / todo, 5.0)
             report(f"{node}: {budget:.0f} s")
         else:
@@ -435,21 +477,24 @@ def main(argv: Optional[list[str]] = None) -> int:
     report(f"{'property':<78} {'examples':>9} {'seconds':>8} {'rss MB':>7} {'failures':>8}")
     for r in results:
         report(f"{r.name:<78} {r.examples:>9} {r.seconds:>8.1f} {r.max_rss_mb:>7.0f} {r.failures:>8}")
-    report(f"{'total':<78} {summary['examples']:>9} {summary['seconds']:>8.1f} {summary['max_rss_mb']:>7.0f} "
-           f"{summary['failures']:>8}")
+    report(
+        f"{'total':<78} {summary['examples']:>9} {summary['seconds']:>8.1f} {summary['max_rss_mb']:>7.0f} "
+        f"{summary['failures']:>8}"
+    )
     for r in results:
         if r.failure:
             report(f"\nFAILED {r.name}: {r.failure}")
-    properties = [{**asdict(r), "seconds": round(r.seconds, 1), "max_rss_mb": round(r.max_rss_mb, 1)}
-                  for r in results]
+    properties = [{**asdict(r), "seconds": round(r.seconds, 1), "max_rss_mb": round(r.max_rss_mb, 1)} for r in results]
     print(json.dumps({"fuzz_run": {"total": summary, "properties": properties}}), flush=True)
     return 1 if summary["failures"] else 0
 
 
 def _line(r: Result) -> str:
     state = "FAILED" if r.failures else "ok"
-    return (f"  => {r.examples} examples ({r.invalid} invalid) in {r.seconds:.1f} s, {r.rounds} round(s), "
-            f"peak rss {r.max_rss_mb:.0f} MB, {state}" + (f", stopped: {r.stopped}" if r.stopped else ""))
+    return (
+        f"  => {r.examples} examples ({r.invalid} invalid) in {r.seconds:.1f} s, {r.rounds} round(s), "
+        f"peak rss {r.max_rss_mb:.0f} MB, {state}" + (f", stopped: {r.stopped}" if r.stopped else "")
+    )
 
 
 if __name__ == "__main__":

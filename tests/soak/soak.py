@@ -27,6 +27,7 @@ loops, checks every echo, ack and burst arrived, disconnects every client and
 reports the greenlets, fds and greensio objects left behind (expected: none).
 A table and, last, one JSON line. tests/soak/test_soak.py runs it small.
 """
+
 from __future__ import annotations
 
 from gevent import monkey
@@ -67,8 +68,23 @@ BURST = 2  # burst events asked for per loop (then one burst_done)
 PAYLOAD = "p" * 32
 DRAIN = 30.0  # bound of the wait for outstanding replies after the loops stop, and for the clean-up
 
-COLUMNS = ["t_s", "connected", "greenlets", "fds", "rss_kb", "greensio_objects", "sent", "received",
-           "calls_ok", "errors", "disconnects", "pings", "msgs_per_s", "cpu_pct", "sample_ms"]
+COLUMNS = [
+    "t_s",
+    "connected",
+    "greenlets",
+    "fds",
+    "rss_kb",
+    "greensio_objects",
+    "sent",
+    "received",
+    "calls_ok",
+    "errors",
+    "disconnects",
+    "pings",
+    "msgs_per_s",
+    "cpu_pct",
+    "sample_ms",
+]
 
 
 @dataclasses.dataclass
@@ -197,8 +213,12 @@ class Client:
 
     def missing(self) -> int:
         """Replies not (yet) received for what the loop sent: echoes, acks, bursts."""
-        return ((self.loops - self.echoes) + (self.loops - self.calls_ok) + (self.loops * BURST - self.burst_events)
-                + (self.loops - self.bursts_done))
+        return (
+            (self.loops - self.echoes)
+            + (self.loops - self.calls_ok)
+            + (self.loops * BURST - self.burst_events)
+            + (self.loops - self.bursts_done)
+        )
 
 
 def type_census() -> collections.Counter[str]:
@@ -221,10 +241,19 @@ def slope_kb_per_min(rows: list[Row], since: float) -> Optional[float]:
     return sum((t - mean_t) * (r - mean_r) for t, r in points) / var * 60
 
 
-def run_soak(url: str, clients: int, chatty: int, seconds: float, sample_every: float = 30.0,
-             interval: float = 1.0, warmup: float = 60.0, slope_window: float = 300.0,
-             transports: Sequence[str] = ("websocket",), connect_timeout: float = 120.0,
-             report: Callable[[Row], None] = lambda row: None) -> dict[str, Any]:
+def run_soak(
+    url: str,
+    clients: int,
+    chatty: int,
+    seconds: float,
+    sample_every: float = 30.0,
+    interval: float = 1.0,
+    warmup: float = 60.0,
+    slope_window: float = 300.0,
+    transports: Sequence[str] = ("websocket",),
+    connect_timeout: float = 120.0,
+    report: Callable[[Row], None] = lambda row: None,
+) -> dict[str, Any]:
     """Run the soak against ``url`` for ``seconds`` once all clients are connected; return the figures."""
     connect_cycle(url, list(transports), 0)  # process-wide one-offs (imports, per-hub caches) before the baseline
     before = Snapshot.take()
@@ -234,8 +263,9 @@ def run_soak(url: str, clients: int, chatty: int, seconds: float, sample_every: 
     group = [Client(i, url, tally, list(transports)) for i in range(clients)]
     if not tally.all_connected.wait(connect_timeout):
         _disconnect_all(group)
-        raise AssertionError(f"only {tally.connected} of {clients} clients connected within {connect_timeout} s: "
-                             f"{tally.incidents[:10]}")
+        raise AssertionError(
+            f"only {tally.connected} of {clients} clients connected within {connect_timeout} s: {tally.incidents[:10]}"
+        )
     connect_seconds = time.monotonic() - started
     cpu0 = _cpu_seconds()
     stop = gevent.event.Event()
@@ -253,12 +283,21 @@ def run_soak(url: str, clients: int, chatty: int, seconds: float, sample_every: 
         took = time.monotonic() - took
         span = t - last[0]
         row = {
-            "t_s": round(t, 1), "connected": sum(c.sio.connected for c in group),
-            "greenlets": greenlets, "fds": len(open_fds()), "rss_kb": round(rss_kb()),
-            "greensio_objects": sum(objects.values()), "sent": tally.sent, "received": tally.received,
-            "calls_ok": tally.calls_ok, "errors": len(tally.errors), "disconnects": len(tally.disconnects),
-            "pings": tally.pings, "msgs_per_s": round((done - last[1]) / span, 1) if span > 0 else 0,
-            "cpu_pct": round(100 * (cpu - last[2]) / span, 1) if span > 0 else 0, "sample_ms": round(took * 1000),
+            "t_s": round(t, 1),
+            "connected": sum(c.sio.connected for c in group),
+            "greenlets": greenlets,
+            "fds": len(open_fds()),
+            "rss_kb": round(rss_kb()),
+            "greensio_objects": sum(objects.values()),
+            "sent": tally.sent,
+            "received": tally.received,
+            "calls_ok": tally.calls_ok,
+            "errors": len(tally.errors),
+            "disconnects": len(tally.disconnects),
+            "pings": tally.pings,
+            "msgs_per_s": round((done - last[1]) / span, 1) if span > 0 else 0,
+            "cpu_pct": round(100 * (cpu - last[2]) / span, 1) if span > 0 else 0,
+            "sample_ms": round(took * 1000),
         }
         if t >= warmup and not types:
             types.update(type_census())
@@ -285,19 +324,30 @@ def run_soak(url: str, clients: int, chatty: int, seconds: float, sample_every: 
     after_warmup = next((r for r in rows if r["t_s"] >= warmup), end)
     window = [r for r in rows if r["t_s"] >= end["t_s"] - slope_window]
     figures: dict[str, Any] = {
-        "clients": clients, "chatty": chatty, "seconds": seconds, "interval": interval,
+        "clients": clients,
+        "chatty": chatty,
+        "seconds": seconds,
+        "interval": interval,
         "connect_seconds": round(connect_seconds, 2),
-        "rss_after_warmup_kb": after_warmup["rss_kb"], "rss_after_warmup_t": after_warmup["t_s"],
+        "rss_after_warmup_kb": after_warmup["rss_kb"],
+        "rss_after_warmup_t": after_warmup["t_s"],
         "rss_end_kb": end["rss_kb"],
         "rss_last_window_min_kb": min(r["rss_kb"] for r in window),
         "rss_last_window_max_kb": max(r["rss_kb"] for r in window),
         "slope_kb_per_min": _round(slope_kb_per_min(rows, end["t_s"] - slope_window)),
         "slope_window_s": slope_window,
-        "connected_min": tally.connected_min, "connected_max": tally.connected_max,
-        "loops": sum(c.loops for c in group), "sent": tally.sent, "received": tally.received,
-        "calls_ok": tally.calls_ok, "call_max_ms": round(tally.call_max * 1000, 1), "missing_replies": missing,
-        "pings": tally.pings, "cpu_pct": round(100 * (_cpu_seconds() - cpu0) / (tally.now() or 1), 1),
-        "sample_ms_max": max(r["sample_ms"] for r in rows), "loops_alive": sum(1 for g in loops if not g.dead),
+        "connected_min": tally.connected_min,
+        "connected_max": tally.connected_max,
+        "loops": sum(c.loops for c in group),
+        "sent": tally.sent,
+        "received": tally.received,
+        "calls_ok": tally.calls_ok,
+        "call_max_ms": round(tally.call_max * 1000, 1),
+        "missing_replies": missing,
+        "pings": tally.pings,
+        "cpu_pct": round(100 * (_cpu_seconds() - cpu0) / (tally.now() or 1), 1),
+        "sample_ms_max": max(r["sample_ms"] for r in rows),
+        "loops_alive": sum(1 for g in loops if not g.dead),
         "types_grown": dict(grown.most_common(8)),
         "disconnects": [dataclasses.asdict(e) for e in tally.disconnects],
         "errors": [dataclasses.asdict(e) for e in tally.errors],
@@ -380,17 +430,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     logs = Path(tempfile.mkdtemp(prefix="greensio-soak-"))
     server = ServerProcess("node", logs / "node.log")
-    print(f"node server at {server.url} (default heartbeat), log in {logs}; {args.clients} clients, "
-          f"{args.chatty} chatty, {args.minutes} min, RLIMIT_NOFILE {nofile}", flush=True)
+    print(
+        f"node server at {server.url} (default heartbeat), log in {logs}; {args.clients} clients, "
+        f"{args.chatty} chatty, {args.minutes} min, RLIMIT_NOFILE {nofile}",
+        flush=True,
+    )
     try:
         figures = run_soak(
-            server.url, args.clients, args.chatty, args.minutes * 60, args.sample, args.interval,
-            args.warmup_minutes * 60, args.slope_minutes * 60, args.transports.split(","), report=print_row)
+            server.url,
+            args.clients,
+            args.chatty,
+            args.minutes * 60,
+            args.sample,
+            args.interval,
+            args.warmup_minutes * 60,
+            args.slope_minutes * 60,
+            args.transports.split(","),
+            report=print_row,
+        )
     finally:
         server.stop()
     print_report(figures)
-    ok = not figures["disconnects"] and not figures["errors"] and not figures["missing_replies"] \
-        and not figures["greenlets_left"] and not figures["fds_left"] and not figures["objects_left"]
+    ok = (
+        not figures["disconnects"]
+        and not figures["errors"]
+        and not figures["missing_replies"]
+        and not figures["greenlets_left"]
+        and not figures["fds_left"]
+        and not figures["objects_left"]
+    )
     return 0 if ok else 1
 
 

@@ -6,6 +6,7 @@ most 5 s) until the process's greenlets and file descriptors are exactly what th
 were before, and fail with what was left otherwise; here the tests also check the
 greensio objects alive after gc.collect() and the RSS growth.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -41,8 +42,9 @@ def _figures(phase: Phase, record_property: Callable[[str, Any], None]) -> None:
     print(f"\n{phase.name}: {phase.summary()}")
 
 
-def test_connect_cycles_leave_nothing_behind(server: ServerProcess,
-                                             record_property: Callable[[str, Any], None]) -> None:
+def test_connect_cycles_leave_nothing_behind(
+    server: ServerProcess, record_property: Callable[[str, Any], None]
+) -> None:
     rotation = [t.split(",") for t in DEFAULT_ROTATION]  # every 4th cycle starts on polling and upgrades
     phase = connect_cycles(server.url, CYCLES, rotation, warmup=WARMUP)
     _figures(phase, record_property)
@@ -51,13 +53,15 @@ def test_connect_cycles_leave_nothing_behind(server: ServerProcess,
     assert phase.growth_per_cycle_kb < MAX_GROWTH_KB_PER_CYCLE, phase.summary()
 
 
-def test_forced_reconnects_leave_nothing_behind(server: ServerProcess,
-                                                record_property: Callable[[str, Any], None]) -> None:
+def test_forced_reconnects_leave_nothing_behind(
+    server: ServerProcess, record_property: Callable[[str, Any], None]
+) -> None:
     _check_reconnects(reconnect_cycles(server.url, CYCLES, ["websocket"], warmup=WARMUP), record_property)
 
 
-def test_forced_reconnects_with_upgrade_leave_nothing_behind(node_server: ServerProcess,
-                                                             record_property: Callable[[str, Any], None]) -> None:
+def test_forced_reconnects_with_upgrade_leave_nothing_behind(
+    node_server: ServerProcess, record_property: Callable[[str, Any], None]
+) -> None:
     # Every reconnect starts on polling and upgrades (Node answers the last GET within 100 ms
     # of the probe, so these are slower cycles: fewer of them, and against Node only).
     phase = reconnect_cycles(node_server.url, UPGRADE_CYCLES, ["polling", "websocket"], warmup=UPGRADE_WARMUP)

@@ -6,6 +6,7 @@ Each case starts its own server, proxy and client, injects FAULTS random faults
 and checks what the server tallied and what the callbacks saw. First, the
 servers' tally itself.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,7 +39,8 @@ def _report(server: ServerProcess, key: str) -> Any:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("server", ["node", "python"])
 def test_the_servers_tally_counts_exactly_and_the_tally_file_survives_a_restart(
-        server: str, start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server: str, start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     in_memory = start_server(server)
     _tally(in_memory, "a", [0, 1, 2, 2, 5, 6])
     _tally(in_memory, "b", [1])
@@ -65,8 +67,8 @@ def test_the_servers_tally_counts_exactly_and_the_tally_file_survives_a_restart(
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 @pytest.mark.parametrize("server", ["node", "python"])
 def test_a_short_fault_run_loses_nothing(
-        server: str, transport: str, node_modules: None, tmp_path: Path,
-        record_property: Callable[[str, Any], None]) -> None:
+    server: str, transport: str, node_modules: None, tmp_path: Path, record_property: Callable[[str, Any], None]
+) -> None:
     print(f"\nfault run: {FAULTS} faults, seed {SEED}, {server} server, {transport}")
     report = run_faults(FAULTS, SEED, transport, server, tmp_path, log=print)
     print(table(report))

@@ -5,6 +5,7 @@ second each), for 5 s against a Node server that pings every second: every clien
 stays connected and answers heartbeats, every call succeeds, every reply arrives,
 and after the clients disconnect no greenlet, fd or greensio object is left.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -24,8 +25,9 @@ pytestmark = pytest.mark.timeout(30)
 def test_soak_smoke(start_server: Callable[..., ServerProcess]) -> None:
     # pingTimeout 5 s: a heartbeat is lost only if this process stalls that long.
     server = start_server("node", ping_interval=1, ping_timeout=5)
-    figures: dict[str, Any] = run_soak(server.url, CLIENTS, CHATTY, SECONDS, sample_every=1.0, interval=0.2,
-                                       warmup=1.0, slope_window=SECONDS)
+    figures: dict[str, Any] = run_soak(
+        server.url, CLIENTS, CHATTY, SECONDS, sample_every=1.0, interval=0.2, warmup=1.0, slope_window=SECONDS
+    )
     print_report(figures)
     assert figures["disconnects"] == []
     assert figures["errors"] == []

@@ -11,6 +11,7 @@ Expected values are worked out by hand from socket.io-client's
     }
     return Math.min(ms, this.max) | 0;
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The command line's pure parts: JSON output and argument errors (the rest: tests/integration/test_cli.py)."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,10 @@ from greensio import cli
 
 def test_binary_anywhere_in_the_arguments_prints_as_base64_objects():
     line = cli.to_json({"event": "e", "args": [b"\x00\xff", {"k": [bytearray(b"ab"), memoryview(b"")]}, "text", 1]})
-    assert json.loads(line) == {"event": "e", "args": [{"base64": "AP8="}, {"k": [{"base64": "YWI="}, {"base64": ""}]},
-                                                       "text", 1]}
+    assert json.loads(line) == {
+        "event": "e",
+        "args": [{"base64": "AP8="}, {"k": [{"base64": "YWI="}, {"base64": ""}]}, "text", 1],
+    }
     assert "\n" not in line
 
 

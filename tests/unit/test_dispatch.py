@@ -4,6 +4,7 @@ Synchronisation uses gevent Events with bounded waits, never sleeps.
 ``gevent.sleep(0)`` inside a job only yields, to give other greenlets the
 chance to interleave if the dispatcher allowed it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -245,6 +246,7 @@ def test_call_logged(caplog: pytest.LogCaptureFixture) -> None:
 def test_a_steady_stream_reuses_workers(group: Group, concurrency: Optional[int]) -> None:
     d = Dispatcher(group.spawn, concurrency)
     sizes: list[int] = []
+
     def job(done: Event) -> None:
         sizes.append(len(group))
         done.set()

@@ -1,4 +1,5 @@
 """Tests of the Engine.IO v4 codec (greensio._core.eio)."""
+
 from __future__ import annotations
 
 import ast
@@ -336,11 +337,11 @@ def _mutate_text(data: st.DataObject, text: str, alphabet: st.SearchStrategy[str
         op = data.draw(st.sampled_from(["flip", "insert", "delete", "cut", "repeat"]))
         at = data.draw(st.integers(0, len(text)))
         if op == "flip" and at < len(text):
-            text = text[:at] + data.draw(alphabet) + text[at + 1:]
+            text = text[:at] + data.draw(alphabet) + text[at + 1 :]
         elif op == "insert":
             text = text[:at] + data.draw(st.text(alphabet, min_size=1, max_size=4)) + text[at:]
         elif op == "delete":
-            text = text[:at] + text[at + data.draw(st.integers(1, 8)):]
+            text = text[:at] + text[at + data.draw(st.integers(1, 8)) :]
         elif op == "cut":
             text = text[:at]
         else:  # repeat a slice, e.g. a separator or a base64 quantum
@@ -349,7 +350,7 @@ def _mutate_text(data: st.DataObject, text: str, alphabet: st.SearchStrategy[str
     return text
 
 
-payload_chars = st.sampled_from(list("0123456789b\x1e=+/AQgw{}[]\"é\x00")) | st.characters(codec="utf-8")
+payload_chars = st.sampled_from(list('0123456789b\x1e=+/AQgw{}[]"é\x00')) | st.characters(codec="utf-8")
 
 
 @settings(max_examples=examples(300), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

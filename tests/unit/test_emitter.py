@@ -1,4 +1,5 @@
 """Tests of the listener registry (greensio._emitter)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Tests of the Engine.IO session state machine (greensio._core.engine), with a fake clock."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The public API is exactly what SPEC.md section 2 lists, and the error tree is as documented."""
+
 from __future__ import annotations
 
 import builtins
@@ -22,8 +23,15 @@ PUBLIC = {
     "PayloadTooLargeError",
     "Stats",
 }
-ERRORS = ["Error", "ConnectionError", "DisconnectedError", "TimeoutError", "ProtocolError", "BufferFullError",
-          "PayloadTooLargeError"]
+ERRORS = [
+    "Error",
+    "ConnectionError",
+    "DisconnectedError",
+    "TimeoutError",
+    "ProtocolError",
+    "BufferFullError",
+    "PayloadTooLargeError",
+]
 
 
 def test_all_is_exactly_the_public_set() -> None:

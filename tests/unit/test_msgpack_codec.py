@@ -1,4 +1,5 @@
 """Tests of the msgpack codec (greensio._core.msgpack_codec), the socket.io-msgpack-parser format."""
+
 from __future__ import annotations
 
 import ast
@@ -102,49 +103,123 @@ ENCODINGS: list[tuple[int, str, Any, int | None, str]] = [
     (DISCONNECT, "/admin", None, None, "82a47479706501a36e7370a62f61646d696e"),
     (EVENT, "/", ["foo"], None, "83a47479706502a46461746191a3666f6fa36e7370a12f"),
     (EVENT, "/admin", ["bar"], 12, "84a47479706502a46461746191a3626172a269640ca36e7370a62f61646d696e"),
-    (EVENT, "/",
-     ["a", None, True, False, 1.5, -1, -33, 200, 70000, 2**32, -(2**31) - 1, -0.25, [], {"k": [1, {"z": None}]}], None,
-     "83a47479706502a4646174619ea161c0c3c2cb3ff8000000000000ffd0dfccc8ce00011170cf0000000100000000"
-     "d3ffffffff7fffffffcbbfd00000000000009081a16b920181a17ac0a36e7370a12f"),
+    (
+        EVENT,
+        "/",
+        ["a", None, True, False, 1.5, -1, -33, 200, 70000, 2**32, -(2**31) - 1, -0.25, [], {"k": [1, {"z": None}]}],
+        None,
+        "83a47479706502a4646174619ea161c0c3c2cb3ff8000000000000ffd0dfccc8ce00011170cf0000000100000000"
+        "d3ffffffff7fffffffcbbfd00000000000009081a16b920181a17ac0a36e7370a12f",
+    ),
     (EVENT, "/", ["é", "€", "\U0001f600"], None, "83a47479706502a46461746193a2c3a9a3e282aca4f09f9880a36e7370a12f"),
     (EVENT, "/", [1, "a", {}], None, "83a47479706502a4646174619301a16180a36e7370a12f"),
     (EVENT, "/", ("a", 1, {}), None, "83a47479706502a46461746193a1610180a36e7370a12f"),  # tuple: array
-    (EVENT, "/", ["s", "x" * 32, "y" * 300], None,
-     "83a47479706502a46461746193a173d920" + "78" * 32 + "da012c" + "79" * 300 + "a36e7370a12f"),
+    (
+        EVENT,
+        "/",
+        ["s", "x" * 32, "y" * 300],
+        None,
+        "83a47479706502a46461746193a173d920" + "78" * 32 + "da012c" + "79" * 300 + "a36e7370a12f",
+    ),
     (EVENT, "/", ["baz", b"\x01\x02\x03\x04"], None, "83a47479706502a46461746192a362617ac40401020304a36e7370a12f"),
-    (EVENT, "/", ["a", b"xyz", bytearray(b"abc"), memoryview(b"")], 1,
-     "84a47479706502a46461746194a161c40378797ac403616263c400a2696401a36e7370a12f"),
-    (EVENT, "/", ["a", memoryview(b"xaybz")[::2], memoryview(b"abc")], 1,  # strided memoryview: copied
-     "84a47479706502a46461746193a161c40378797ac403616263a2696401a36e7370a12f"),
-    (EVENT, "/", ["big", b"\x07" * 300], None,
-     "83a47479706502a46461746192a3626967c5012c" + "07" * 300 + "a36e7370a12f"),
-    (EVENT, "/cool", ["a", {"b": ["c", b"abc"]}], 23,
-     "84a47479706502a46461746192a16181a16292a163c403616263a2696417a36e7370a52f636f6f6c"),
-    (EVENT, "/", ["arr", list(range(16))], None,
-     "83a47479706502a46461746192a3617272dc0010000102030405060708090a0b0c0d0e0fa36e7370a12f"),
-    (EVENT, "/", ["map", {f"k{i:x}": i for i in range(16)}], None,
-     "83a47479706502a46461746192a36d6170de0010a26b3000a26b3101a26b3202a26b3303a26b3404a26b3505a26b3606a26b3707"
-     "a26b3808a26b3909a26b610aa26b620ba26b630ca26b640da26b650ea26b660fa36e7370a12f"),
+    (
+        EVENT,
+        "/",
+        ["a", b"xyz", bytearray(b"abc"), memoryview(b"")],
+        1,
+        "84a47479706502a46461746194a161c40378797ac403616263c400a2696401a36e7370a12f",
+    ),
+    (
+        EVENT,
+        "/",
+        ["a", memoryview(b"xaybz")[::2], memoryview(b"abc")],
+        1,  # strided memoryview: copied
+        "84a47479706502a46461746193a161c40378797ac403616263a2696401a36e7370a12f",
+    ),
+    (
+        EVENT,
+        "/",
+        ["big", b"\x07" * 300],
+        None,
+        "83a47479706502a46461746192a3626967c5012c" + "07" * 300 + "a36e7370a12f",
+    ),
+    (
+        EVENT,
+        "/cool",
+        ["a", {"b": ["c", b"abc"]}],
+        23,
+        "84a47479706502a46461746192a16181a16292a163c403616263a2696417a36e7370a52f636f6f6c",
+    ),
+    (
+        EVENT,
+        "/",
+        ["arr", list(range(16))],
+        None,
+        "83a47479706502a46461746192a3617272dc0010000102030405060708090a0b0c0d0e0fa36e7370a12f",
+    ),
+    (
+        EVENT,
+        "/",
+        ["map", {f"k{i:x}": i for i in range(16)}],
+        None,
+        "83a47479706502a46461746192a36d6170de0010a26b3000a26b3101a26b3202a26b3303a26b3404a26b3505a26b3606a26b3707"
+        "a26b3808a26b3909a26b610aa26b620ba26b630ca26b640da26b650ea26b660fa36e7370a12f",
+    ),
     # non-str keys are stringified as json.dumps does (node: {1: 2, null: 3, false: 4, "1.5": 5})
-    (EVENT, "/", ["keys", {1: 2, None: 3, False: 4, 1.5: 5}], None,
-     "83a47479706502a46461746192a46b65797384a13102a46e756c6c03a566616c736504a3312e3505a36e7370a12f"),
-    (EVENT, "/", ["u64", 2**53, -(2**53)], None,
-     "83a47479706502a46461746193a3753634cf0020000000000000d3ffe0000000000000a36e7370a12f"),
-    (EVENT, "/", ["date", DATE_2024, DATE_1960], None,
-     "83a47479706502a46461746193a464617465d7000000018cc820db2ed700ffffffb99267d400a36e7370a12f"),
-    (EVENT, "/", ["date", DATE_2024.astimezone(timezone(timedelta(hours=5))), DATE_1960.replace(microsecond=999)],
-     None, "83a47479706502a46461746193a464617465d7000000018cc820db2ed700ffffffb99267d400a36e7370a12f"),
+    (
+        EVENT,
+        "/",
+        ["keys", {1: 2, None: 3, False: 4, 1.5: 5}],
+        None,
+        "83a47479706502a46461746192a46b65797384a13102a46e756c6c03a566616c736504a3312e3505a36e7370a12f",
+    ),
+    (
+        EVENT,
+        "/",
+        ["u64", 2**53, -(2**53)],
+        None,
+        "83a47479706502a46461746193a3753634cf0020000000000000d3ffe0000000000000a36e7370a12f",
+    ),
+    (
+        EVENT,
+        "/",
+        ["date", DATE_2024, DATE_1960],
+        None,
+        "83a47479706502a46461746193a464617465d7000000018cc820db2ed700ffffffb99267d400a36e7370a12f",
+    ),
+    (
+        EVENT,
+        "/",
+        ["date", DATE_2024.astimezone(timezone(timedelta(hours=5))), DATE_1960.replace(microsecond=999)],
+        None,
+        "83a47479706502a46461746193a464617465d7000000018cc820db2ed700ffffffb99267d400a36e7370a12f",
+    ),
     (ACK, "/", [], 0, "84a47479706503a46461746190a2696400a36e7370a12f"),
     (ACK, "/admin", ["a", 1, {}], 123, "84a47479706503a46461746193a1610180a269647ba36e7370a62f61646d696e"),
     (ACK, "/", ["bar", b"\x01\x02\x03\x04"], 15, "84a47479706503a46461746192a3626172c40401020304a269640fa36e7370a12f"),
-    (CONNECT_ERROR, "/", {"message": "Not authorized"}, None,
-     "83a47479706504a46461746181a76d657373616765ae4e6f7420617574686f72697a6564a36e7370a12f"),
+    (
+        CONNECT_ERROR,
+        "/",
+        {"message": "Not authorized"},
+        None,
+        "83a47479706504a46461746181a76d657373616765ae4e6f7420617574686f72697a6564a36e7370a12f",
+    ),
     (CONNECT_ERROR, "/", "Unauthorized", None, "83a47479706504a464617461ac556e617574686f72697a6564a36e7370a12f"),
     # no binary packet types with this parser: normalised to EVENT/ACK
-    (BINARY_EVENT, "/", ["baz", b"\x01\x02\x03\x04"], None,
-     "83a47479706502a46461746192a362617ac40401020304a36e7370a12f"),
-    (BINARY_ACK, "/", ["bar", b"\x01\x02\x03\x04"], 15,
-     "84a47479706503a46461746192a3626172c40401020304a269640fa36e7370a12f"),
+    (
+        BINARY_EVENT,
+        "/",
+        ["baz", b"\x01\x02\x03\x04"],
+        None,
+        "83a47479706502a46461746192a362617ac40401020304a36e7370a12f",
+    ),
+    (
+        BINARY_ACK,
+        "/",
+        ["bar", b"\x01\x02\x03\x04"],
+        15,
+        "84a47479706503a46461746192a3626172c40401020304a269640fa36e7370a12f",
+    ),
 ]
 
 
@@ -250,22 +325,30 @@ def test_encoder_reusable_after_errors() -> None:
 # with a raw websocket client (websocket-client) talking to `node node_server.js --parser msgpack`.
 CAPTURED: list[tuple[str, Packet]] = [
     # CONNECT reply: {sid, pid: undefined}, undefined being notepack's fixext 1 type 0 (d4 00 00)
-    ("83a47479706500a46461746182a3736964b46a6c5467414b426c58667465476f343941414141a3706964d40000a36e7370a12f",
-     Packet(CONNECT, "/", {"sid": "jlTgAKBlXfteGo49AAAA", "pid": None})),
-    ("83a47479706500a46461746182a3736964b473645f4f5a434262513342554d516e7341414142a3706964d40000a36e7370a52f63686174",
-     Packet(CONNECT, "/chat", {"sid": "sd_OZCBbQ3BUMQnsAAAB", "pid": None})),
+    (
+        "83a47479706500a46461746182a3736964b46a6c5467414b426c58667465476f343941414141a3706964d40000a36e7370a12f",
+        Packet(CONNECT, "/", {"sid": "jlTgAKBlXfteGo49AAAA", "pid": None}),
+    ),
+    (
+        "83a47479706500a46461746182a3736964b473645f4f5a434262513342554d516e7341414142a3706964d40000a36e7370a52f63686174",
+        Packet(CONNECT, "/chat", {"sid": "sd_OZCBbQ3BUMQnsAAAB", "pid": None}),
+    ),
     # ACK of echo("a", {"b": b"\x01\x02"}, 1.5, -3, 2**40): the server puts "id" first
-    ("84a2696407a47479706503a46461746195a16181a162c4020102cb3ff8000000000000fdcf0000010000000000a36e7370a12f",
-     Packet(ACK, "/", ["a", {"b": b"\x01\x02"}, 1.5, -3, 2**40], 7)),
+    (
+        "84a2696407a47479706503a46461746195a16181a162c4020102cb3ff8000000000000fdcf0000010000000000a36e7370a12f",
+        Packet(ACK, "/", ["a", {"b": b"\x01\x02"}, 1.5, -3, 2**40], 7),
+    ),
     ("83a47479706502a46461746192a46563686fa178a36e7370a52f63686174", Packet(EVENT, "/chat", ["echo", "x"])),
     ("83a47479706502a46461746193a5627572737400c403000000a36e7370a12f", Packet(EVENT, "/", ["burst", 0, bytes(3)])),
     ("83a47479706502a46461746192aa62757273745f646f6e6502a36e7370a12f", Packet(EVENT, "/", ["burst_done", 2])),
     # server_call: an EVENT asking for an ack (id 0), then the ACK of the call
     ("84a47479706502a46461746192a17101a2696400a36e7370a12f", Packet(EVENT, "/", ["q", 1], 0)),
     ("84a2696408a47479706503a4646174619192a17202a36e7370a12f", Packet(ACK, "/", [["r", 2]], 8)),
-    ("83a47479706504a46461746182a76d657373616765ae6e6f7420617574686f72697a6564a46461746181a4636f6465cd0193a36e7370"
-     "a82f70726976617465",
-     Packet(CONNECT_ERROR, "/private", {"message": "not authorized", "data": {"code": 403}})),
+    (
+        "83a47479706504a46461746182a76d657373616765ae6e6f7420617574686f72697a6564a46461746181a4636f6465cd0193a36e7370"
+        "a82f70726976617465",
+        Packet(CONNECT_ERROR, "/private", {"message": "not authorized", "data": {"code": 403}}),
+    ),
     ("82a47479706501a36e7370a12f", Packet(DISCONNECT, "/")),  # disconnect_me: no "data" key at all
 ]
 
@@ -279,24 +362,43 @@ NOTEPACK: list[tuple[str, Packet]] = [
     # {type: 1, data: undefined, nsp: "/chat"}
     ("83a47479706501a464617461d40000a36e7370a52f63686174", Packet(DISCONNECT, "/chat")),
     # {type: 2, data: ["u", undefined, [undefined], {k: undefined}], id: undefined, nsp: "/"}
-    ("84a47479706502a46461746194a175d4000091d4000081a16bd40000a26964d40000a36e7370a12f",
-     Packet(EVENT, "/", ["u", None, [None], {"k": None}])),
+    (
+        "84a47479706502a46461746194a175d4000091d4000081a16bd40000a26964d40000a36e7370a12f",
+        Packet(EVENT, "/", ["u", None, [None], {"k": None}]),
+    ),
     # ["ab", Uint8Array([1,2,3]).buffer, Uint8Array([0]), Uint8Array([7]).buffer, Float64Array([1.5]),
     #  Uint16Array([1]), Uint8Array(16).fill(9), new ArrayBuffer(0)]
-    ("83a47479706502a46461746198a26162c70300010203c7010000c7010007c70800000000000000f83fc702000100"
-     "c7100009090909090909090909090909090909c70000a36e7370a12f",
-     Packet(EVENT, "/", ["ab", b"\x01\x02\x03", b"\x00", b"\x07", h("000000000000f83f"), b"\x01\x00", b"\x09" * 16,
-                         b""])),
+    (
+        "83a47479706502a46461746198a26162c70300010203c7010000c7010007c70800000000000000f83fc702000100"
+        "c7100009090909090909090909090909090909c70000a36e7370a12f",
+        Packet(
+            EVENT, "/", ["ab", b"\x01\x02\x03", b"\x00", b"\x07", h("000000000000f83f"), b"\x01\x00", b"\x09" * 16, b""]
+        ),
+    ),
     # ["date", new Date(0), new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678)), new Date(-1)]
-    ("83a47479706502a46461746194a464617465d7000000000000000000d7000000018cc820db2ed700ffffffffffffffffa36e7370a12f",
-     Packet(EVENT, "/", ["date", datetime(1970, 1, 1, tzinfo=UTC), DATE_2024,
-                         datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)])),
+    (
+        "83a47479706502a46461746194a464617465d7000000000000000000d7000000018cc820db2ed700ffffffffffffffffa36e7370a12f",
+        Packet(
+            EVENT,
+            "/",
+            [
+                "date",
+                datetime(1970, 1, 1, tzinfo=UTC),
+                DATE_2024,
+                datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+            ],
+        ),
+    ),
     # ["mixed", undefined, new Date(1), Uint8Array([0]), Buffer.from([0]), undefined]
-    ("83a47479706502a46461746196a56d69786564d40000d7000000000000000001c7010000c40100d40000a36e7370a12f",
-     Packet(EVENT, "/", ["mixed", None, datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC), b"\x00", b"\x00", None])),
+    (
+        "83a47479706502a46461746196a56d69786564d40000d7000000000000000001c7010000c40100d40000a36e7370a12f",
+        Packet(EVENT, "/", ["mixed", None, datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC), b"\x00", b"\x00", None]),
+    ),
     # ["big", new Uint8Array(300).buffer]: ext 16
-    ("83a47479706502a46461746192a3626967c8012c00" + "00" * 300 + "a36e7370a12f",
-     Packet(EVENT, "/", ["big", bytes(300)])),
+    (
+        "83a47479706502a46461746192a3626967c8012c00" + "00" * 300 + "a36e7370a12f",
+        Packet(EVENT, "/", ["big", bytes(300)]),
+    ),
 ]
 
 OTHERS: list[tuple[bytes, Packet]] = [
@@ -319,15 +421,23 @@ OTHERS: list[tuple[bytes, Packet]] = [
     # other extension types decode as notepack.io does: [type, bytes]; fixext 2/4/16 type 0 too
     (pack({"type": 2, "data": ["e", msgpack.ExtType(5, b"ab")], "nsp": "/"}), Packet(EVENT, "/", ["e", [5, b"ab"]])),
     (h("83a474797065 02 a464617461 92 a165 c700f9 a36e7370a12f"), Packet(EVENT, "/", ["e", [-7, b""]])),
-    (h("83a474797065 02 a464617461 93 a165 d5000102 d600 01020304 a36e7370a12f"),
-     Packet(EVENT, "/", ["e", [0, b"\x01\x02"], [0, b"\x01\x02\x03\x04"]])),
-    (h("83a474797065 02 a464617461 92 a165 d800" + "00" * 16 + "a36e7370a12f"),
-     Packet(EVENT, "/", ["e", [0, bytes(16)]])),
-    (h("83a474797065 02 a464617461 93 a165 d40501 c7010501 a36e7370a12f"),
-     Packet(EVENT, "/", ["e", [5, b"\x01"], [5, b"\x01"]])),
+    (
+        h("83a474797065 02 a464617461 93 a165 d5000102 d600 01020304 a36e7370a12f"),
+        Packet(EVENT, "/", ["e", [0, b"\x01\x02"], [0, b"\x01\x02\x03\x04"]]),
+    ),
+    (
+        h("83a474797065 02 a464617461 92 a165 d800" + "00" * 16 + "a36e7370a12f"),
+        Packet(EVENT, "/", ["e", [0, bytes(16)]]),
+    ),
+    (
+        h("83a474797065 02 a464617461 93 a165 d40501 c7010501 a36e7370a12f"),
+        Packet(EVENT, "/", ["e", [5, b"\x01"], [5, b"\x01"]]),
+    ),
     # msgpack timestamps (type -1) become datetimes too, and do not upset the fixext/ext bookkeeping
-    (h("83a474797065 02 a464617461 94 a174 d6ff00000001 d40000 c7010000 a36e7370a12f"),
-     Packet(EVENT, "/", ["t", datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), None, b"\x00"])),
+    (
+        h("83a474797065 02 a464617461 94 a174 d6ff00000001 d40000 c7010000 a36e7370a12f"),
+        Packet(EVENT, "/", ["t", datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), None, b"\x00"]),
+    ),
 ]
 
 
@@ -568,8 +678,13 @@ def test_the_node_parser_accepts_our_packets() -> None:
     ]
     frames = [MsgpackEncoder().encode(*case)[0].hex() for case in cases]
     result = subprocess.run(
-        ["node", "-e", NODE_DECODE], cwd=SERVERS_DIR, input="\n".join(frames), capture_output=True, text=True,
-        timeout=30, check=True,
+        ["node", "-e", NODE_DECODE],
+        cwd=SERVERS_DIR,
+        input="\n".join(frames),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     lines = result.stdout.splitlines()
     assert len(lines) == len(cases)
@@ -603,9 +718,11 @@ leaves: st.SearchStrategy[Any] = (
 keys = st.text(max_size=5) | st.integers(-5, 5) | st.none() | st.booleans()
 values = st.recursive(
     leaves,
-    lambda children: st.lists(children, max_size=3)
-    | st.lists(children, max_size=3).map(tuple)
-    | st.dictionaries(keys, children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(keys, children, max_size=3)
+    ),
     max_leaves=12,
 )
 namespaces = st.just("/") | st.text(
@@ -627,8 +744,13 @@ def _plain(value: Any) -> Any:
 
 
 @settings(max_examples=examples(150), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([EVENT, ACK, BINARY_EVENT, BINARY_ACK]), namespaces, event_names,
-       st.lists(values, max_size=4), ack_ids)
+@given(
+    st.sampled_from([EVENT, ACK, BINARY_EVENT, BINARY_ACK]),
+    namespaces,
+    event_names,
+    st.lists(values, max_size=4),
+    ack_ids,
+)
 def test_round_trip(ptype: int, nsp: str, name: Any, args: list[Any], pid: int | None) -> None:
     kind = EVENT if ptype in (EVENT, BINARY_EVENT) else ACK
     if kind == ACK and pid is None:
@@ -640,8 +762,11 @@ def test_round_trip(ptype: int, nsp: str, name: Any, args: list[Any], pid: int |
 
 
 @settings(max_examples=examples(50), deadline=None, database=None)
-@given(st.sampled_from([CONNECT, CONNECT_ERROR]), namespaces,
-       st.dictionaries(st.text(max_size=5), st.text(max_size=5) | st.binary(max_size=3)))
+@given(
+    st.sampled_from([CONNECT, CONNECT_ERROR]),
+    namespaces,
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5) | st.binary(max_size=3)),
+)
 def test_round_trip_connect(ptype: int, nsp: str, data: dict[str, Any]) -> None:
     frame, _ = MsgpackEncoder().encode(ptype, nsp, data)
     assert MsgpackDecoder().feed_binary(frame) == Packet(ptype, nsp, data)
@@ -686,8 +811,10 @@ wild: st.SearchStrategy[Any] = st.recursive(
     leaves
     | st.builds(msgpack.ExtType, st.integers(0, 127), st.binary(max_size=17))
     | st.sampled_from(list(RESERVED_EVENTS) + ["/", "/a,b", "", "type", "data"]),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3) | st.binary(max_size=2),
-                                                                       children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=3) | st.binary(max_size=2), children, max_size=3)
+    ),
     max_leaves=8,
 )
 packet_maps = st.dictionaries(
@@ -727,11 +854,19 @@ def test_damaged_frames_only_raise_protocol_error(ptype: int, name: Any, args: l
 
 # msgpack headers that announce a length: (first byte, width of the length field)
 LENGTH_HEADERS = [
-    (0xC4, 1), (0xC5, 2), (0xC6, 4),  # bin 8/16/32
-    (0xD9, 1), (0xDA, 2), (0xDB, 4),  # str 8/16/32
-    (0xDC, 2), (0xDD, 4),  # array 16/32
-    (0xDE, 2), (0xDF, 4),  # map 16/32
-    (0xC7, 1), (0xC8, 2), (0xC9, 4),  # ext 8/16/32 (a type byte follows the length)
+    (0xC4, 1),
+    (0xC5, 2),
+    (0xC6, 4),  # bin 8/16/32
+    (0xD9, 1),
+    (0xDA, 2),
+    (0xDB, 4),  # str 8/16/32
+    (0xDC, 2),
+    (0xDD, 4),  # array 16/32
+    (0xDE, 2),
+    (0xDF, 4),  # map 16/32
+    (0xC7, 1),
+    (0xC8, 2),
+    (0xC9, 4),  # ext 8/16/32 (a type byte follows the length)
 ]
 EVENT_PREFIX = h("83 a474797065 02 a36e7370 a12f a464617461 92 a161")  # {"type":2,"nsp":"/","data":["a", ...
 
@@ -789,7 +924,7 @@ def test_lengths_rewritten_in_valid_frames(ptype: int, name: Any, args: list[Any
     at = draw.draw(st.integers(0, len(frame) - 1))
     byte, width = draw.draw(st.sampled_from(LENGTH_HEADERS))
     length = draw.draw(st.integers(0, (1 << (8 * width)) - 1))
-    frame[at:at + 1 + width] = bytes([byte]) + length.to_bytes(width, "big")
+    frame[at : at + 1 + width] = bytes([byte]) + length.to_bytes(width, "big")
     assert _decode_peak(bytes(frame)) < 64 * 1024 + 64 * len(frame)
 
 

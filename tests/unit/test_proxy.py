@@ -1,4 +1,5 @@
 """The proxy option and trust_env."""
+
 from __future__ import annotations
 
 import base64

@@ -6,6 +6,7 @@ at run time (import the modules in a fresh interpreter and look at
 subprocess registers a bare ``greensio`` package object pointing at the source
 directory and imports ``greensio._core.*`` under it without running that file.
 """
+
 from __future__ import annotations
 
 import ast

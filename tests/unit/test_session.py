@@ -1,4 +1,5 @@
 """Tests of one namespace's Socket.IO session (greensio._core.session), with a fake clock."""
+
 from __future__ import annotations
 
 import math
@@ -165,10 +166,10 @@ def test_buffer_keeps_order_and_marks_slots_sent() -> None:
     b = s.add_ack("b", cb, 5.0, True, now=0.0)
     s.buffer_packet(packet(0), a)
     s.buffer_packet(packet(1), None)
-    s.buffer_packet(["51-[\"bin\",{\"_placeholder\":true,\"num\":0}]", b"\x01"], b)
+    s.buffer_packet(['51-["bin",{"_placeholder":true,"num":0}]', b"\x01"], b)
     assert (a.sent, b.sent) == (False, False)
     assert all(slot.entry is not None for slot in (a, b))
-    assert s.take_buffer() == [packet(0), packet(1), ["51-[\"bin\",{\"_placeholder\":true,\"num\":0}]", b"\x01"]]
+    assert s.take_buffer() == [packet(0), packet(1), ['51-["bin",{"_placeholder":true,"num":0}]', b"\x01"]]
     assert (a.sent, b.sent) == (True, True)
     assert (a.entry, b.entry) == (None, None)
     assert list(s.buffer) == []

@@ -1,4 +1,5 @@
 """Tests of the Socket.IO v5 codec (greensio._core.sio)."""
+
 from __future__ import annotations
 
 import ast
@@ -52,9 +53,10 @@ def test_module_is_pure() -> None:
 
 def test_constants() -> None:
     assert (CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR, BINARY_EVENT, BINARY_ACK) == tuple(range(7))
-    assert frozenset(
-        {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-    ) == RESERVED_EVENTS
+    assert (
+        frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
+        == RESERVED_EVENTS
+    )
 
 
 # ---------------------------------------------------------------- Packet
@@ -91,8 +93,14 @@ ENCODINGS: list[tuple[int, str, Any, int | None, str, list[bytes]]] = [
     (EVENT, "/", ["foo"], 12, '212["foo"]', []),
     (EVENT, "/test", ["a", 1, {}], 1, '2/test,1["a",1,{}]', []),
     (EVENT, "/", [1, "a", {}], None, '2[1,"a",{}]', []),
-    (EVENT, "/", ["a", None, True, 1.5, [], {"k": [1, {"z": None}]}], None,
-     '2["a",null,true,1.5,[],{"k":[1,{"z":null}]}]', []),
+    (
+        EVENT,
+        "/",
+        ["a", None, True, 1.5, [], {"k": [1, {"z": None}]}],
+        None,
+        '2["a",null,true,1.5,[],{"k":[1,{"z":null}]}]',
+        [],
+    ),
     (EVENT, "/", ["é", "€", "\U0001f600"], None, '2["é","€","\U0001f600"]', []),  # UTF-8, not \u escapes
     (EVENT, "/", ("tuple", 1), None, '2["tuple",1]', []),
     (ACK, "/", [], 0, "30[]", []),
@@ -102,22 +110,46 @@ ENCODINGS: list[tuple[int, str, Any, int | None, str, list[bytes]]] = [
     (CONNECT_ERROR, "/", "Unauthorized", None, '4"Unauthorized"', []),
     (CONNECT_ERROR, "/admin", {"message": "x", "data": {"a": 1}}, None, '4/admin,{"message":"x","data":{"a":1}}', []),
     (EVENT, "/", ["baz", b"\x01\x02\x03\x04"], None, f'51-["baz",{PH0}]', [b"\x01\x02\x03\x04"]),
-    (EVENT, "/admin", ["baz", b"\x01\x02", b"\x03\x04"], None, f'52-/admin,["baz",{PH0},{PH1}]',
-     [b"\x01\x02", b"\x03\x04"]),
+    (
+        EVENT,
+        "/admin",
+        ["baz", b"\x01\x02", b"\x03\x04"],
+        None,
+        f'52-/admin,["baz",{PH0},{PH1}]',
+        [b"\x01\x02", b"\x03\x04"],
+    ),
     (ACK, "/", ["bar", b"\x01\x02\x03\x04"], 15, f'61-15["bar",{PH0}]', [b"\x01\x02\x03\x04"]),
     (ACK, "/back", ["a", bytearray(b"xxx"), {}], 127, f'61-/back,127["a",{PH0},{{}}]', [b"xxx"]),
     (EVENT, "/cool", ["a", {"b": ["c", b"abc"]}], 23, f'51-/cool,23["a",{{"b":["c",{PH0}]}}]', [b"abc"]),
     (EVENT, "/", ["a", memoryview(b"\x00\x01\x02\x03\x04")], 0, f'51-0["a",{PH0}]', [b"\x00\x01\x02\x03\x04"]),
-    (EVENT, "/deep",
-     ["a", {"a": "hi", "b": {"why": bytearray(3)}, "c": {"a": "bye", "b": {"a": memoryview(bytes(6))}}}], 999,
-     f'52-/deep,999["a",{{"a":"hi","b":{{"why":{PH0}}},"c":{{"a":"bye","b":{{"a":{PH1}}}}}}}]',
-     [bytes(3), bytes(6)]),
-    (EVENT, "/", ["a", {"a": "b", "c": 4, "e": {"g": None}, "h": b"\x09" * 9}], 600,
-     f'51-600["a",{{"a":"b","c":4,"e":{{"g":null}},"h":{PH0}}}]', [b"\x09" * 9]),
-    (EVENT, "/", ["x", [[[[b"1"]]]], b"2", {"k": [b"3", {"z": b"4"}]}], None,
-     '54-["x",[[[[' + PH0 + ']]]],' + PH1
-     + ',{"k":[{"_placeholder":true,"num":2},{"z":{"_placeholder":true,"num":3}}]}]',
-     [b"1", b"2", b"3", b"4"]),
+    (
+        EVENT,
+        "/deep",
+        ["a", {"a": "hi", "b": {"why": bytearray(3)}, "c": {"a": "bye", "b": {"a": memoryview(bytes(6))}}}],
+        999,
+        f'52-/deep,999["a",{{"a":"hi","b":{{"why":{PH0}}},"c":{{"a":"bye","b":{{"a":{PH1}}}}}}}]',
+        [bytes(3), bytes(6)],
+    ),
+    (
+        EVENT,
+        "/",
+        ["a", {"a": "b", "c": 4, "e": {"g": None}, "h": b"\x09" * 9}],
+        600,
+        f'51-600["a",{{"a":"b","c":4,"e":{{"g":null}},"h":{PH0}}}]',
+        [b"\x09" * 9],
+    ),
+    (
+        EVENT,
+        "/",
+        ["x", [[[[b"1"]]]], b"2", {"k": [b"3", {"z": b"4"}]}],
+        None,
+        '54-["x",[[[['
+        + PH0
+        + "]]]],"
+        + PH1
+        + ',{"k":[{"_placeholder":true,"num":2},{"z":{"_placeholder":true,"num":3}}]}]',
+        [b"1", b"2", b"3", b"4"],
+    ),
     (EVENT, "/", ["same", b"q", b"q"], None, f'52-["same",{PH0},{PH1}]', [b"q", b"q"]),
     (EVENT, "/", ["empty", b""], None, f'51-["empty",{PH0}]', [b""]),
     (BINARY_EVENT, "/", ["no-binary"], None, '2["no-binary"]', []),  # normalised to EVENT
@@ -273,7 +305,7 @@ DECODINGS: list[tuple[str, Packet]] = [
     ('2/test,1["a",1,{}]', Packet(EVENT, "/test", ["a", 1, {}], 1)),
     ('2/a/b.c-d,007["x"]', Packet(EVENT, "/a/b.c-d", ["x"], 7)),
     ('2[1,"a",{}]', Packet(EVENT, "/", [1, "a", {}])),  # upstream: "with an integer as event name"
-    ('2[1.5]', Packet(EVENT, "/", [1.5])),
+    ("2[1.5]", Packet(EVENT, "/", [1.5])),
     ('2["connected"]', Packet(EVENT, "/", ["connected"])),
     ('2["é","\\u20ac",{"n":null}]', Packet(EVENT, "/", ["é", "€", {"n": None}])),
     ('2["trailing space is JSON whitespace"] ', Packet(EVENT, "/", ["trailing space is JSON whitespace"])),
@@ -300,19 +332,31 @@ def test_decode_table(loads: Any, text: str, packet: Packet) -> None:
 
 BINARY_DECODINGS: list[tuple[str, list[bytes], Packet]] = [
     (f'51-["baz",{PH0}]', [b"\x01\x02\x03\x04"], Packet(EVENT, "/", ["baz", b"\x01\x02\x03\x04"])),
-    (f'52-/admin,["baz",{PH0},{PH1}]', [b"\x01\x02", b"\x03\x04"],
-     Packet(EVENT, "/admin", ["baz", b"\x01\x02", b"\x03\x04"])),
-    (f'52-/admin,["baz",{PH1},{PH0}]', [b"\x01\x02", b"\x03\x04"],
-     Packet(EVENT, "/admin", ["baz", b"\x03\x04", b"\x01\x02"])),
+    (
+        f'52-/admin,["baz",{PH0},{PH1}]',
+        [b"\x01\x02", b"\x03\x04"],
+        Packet(EVENT, "/admin", ["baz", b"\x01\x02", b"\x03\x04"]),
+    ),
+    (
+        f'52-/admin,["baz",{PH1},{PH0}]',
+        [b"\x01\x02", b"\x03\x04"],
+        Packet(EVENT, "/admin", ["baz", b"\x03\x04", b"\x01\x02"]),
+    ),
     (f'61-15["bar",{PH0}]', [b"\x01"], Packet(ACK, "/", ["bar", b"\x01"], 15)),
-    (f'61-/admin,1[{PH0}]', [b"bin"], Packet(ACK, "/admin", [b"bin"], 1)),
+    (f"61-/admin,1[{PH0}]", [b"bin"], Packet(ACK, "/admin", [b"bin"], 1)),
     (f'51-/cool,23["a",{{"b":["c",{PH0}]}}]', [b"abc"], Packet(EVENT, "/cool", ["a", {"b": ["c", b"abc"]}], 23)),
-    (f'52-["x",[[[{PH1}]]],{{"k":{{"z":{PH0}}}}}]', [b"0", b"1"],
-     Packet(EVENT, "/", ["x", [[[b"1"]]], {"k": {"z": b"0"}}])),
+    (
+        f'52-["x",[[[{PH1}]]],{{"k":{{"z":{PH0}}}}}]',
+        [b"0", b"1"],
+        Packet(EVENT, "/", ["x", [[[b"1"]]], {"k": {"z": b"0"}}]),
+    ),
     (f'52-["twice",{PH0},{PH0}]', [b"a", b"unused"], Packet(EVENT, "/", ["twice", b"a", b"a"])),
     ('51-["extra keys",{"_placeholder":true,"num":0,"x":1}]', [b"a"], Packet(EVENT, "/", ["extra keys", b"a"])),
-    ('51-["not a placeholder",{"_placeholder":1,"num":0}]', [b"a"],
-     Packet(EVENT, "/", ["not a placeholder", {"_placeholder": 1, "num": 0}])),
+    (
+        '51-["not a placeholder",{"_placeholder":1,"num":0}]',
+        [b"a"],
+        Packet(EVENT, "/", ["not a placeholder", {"_placeholder": 1, "num": 0}]),
+    ),
     (f'51-["empty",{PH0}]', [b""], Packet(EVENT, "/", ["empty", b""])),
 ]
 
@@ -400,7 +444,7 @@ INVALID_TEXT: list[tuple[str, str]] = [
     ("a", "unknown"),
     (" 2[]", "unknown"),
     ("\x00", "unknown"),
-    ("٢[\"a\"]", "unknown"),  # non-ASCII digit
+    ('٢["a"]', "unknown"),  # non-ASCII digit
     # ours: attachment count
     ('5-["a"]', "attachments"),
     ('5+1-["a"]', "attachments"),
@@ -416,13 +460,13 @@ INVALID_TEXT: list[tuple[str, str]] = [
     ('2 ["a"]', "ack id"),
     ('2-1["a"]', "ack id"),
     ('2١["a"]', "ack id"),
-    ('2' + "1" * 17 + '["a"]', "ack id"),
+    ("2" + "1" * 17 + '["a"]', "ack id"),
     ("2" + "1" * 5000, "ack id"),
-    ('212', "ack id"),
+    ("212", "ack id"),
     ("3[]", "without id"),
     ('3/admin,["a"]', "without id"),
     ('6-["a"]', "attachments"),
-    ('60-[]', "without id"),
+    ("60-[]", "without id"),
     ('0/admin,12{"sid":"x"}', "JSON"),
     ("1/admin,5", "DISCONNECT"),
     ('412"x"', "JSON"),
@@ -596,8 +640,10 @@ json_leaf: st.SearchStrategy[Any] = (
 )
 json_values = st.recursive(
     json_leaf,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5).filter(lambda k: k != "_placeholder"), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=5).filter(lambda k: k != "_placeholder"), children, max_size=3)
+    ),
     max_leaves=12,
 )
 namespaces = st.just("/") | st.text(
@@ -661,8 +707,30 @@ prefixes = st.sampled_from(
     ["", "0", "1", "2", "3", "4", "5", "6", "51-", "52-", "50-", "61-1", "2/admin,", "3/a,12", "5-", "21", "0/", "4/x,"]
 )
 fragments = st.sampled_from(
-    ['["a"]', "[", "]", "{", "}", '"', ",", "-", "/", "1", "12", "null", "true", PH0, PH1,
-     '{"_placeholder":true,"num":"x"}', '"connect"', "[]", "{}", "\\", "\x1e", "é"]
+    [
+        '["a"]',
+        "[",
+        "]",
+        "{",
+        "}",
+        '"',
+        ",",
+        "-",
+        "/",
+        "1",
+        "12",
+        "null",
+        "true",
+        PH0,
+        PH1,
+        '{"_placeholder":true,"num":"x"}',
+        '"connect"',
+        "[]",
+        "{}",
+        "\\",
+        "\x1e",
+        "é",
+    ]
 )
 packet_like = st.builds(
     lambda p, parts, tail: p + "".join(parts) + tail, prefixes, st.lists(fragments, max_size=6), st.text(max_size=4)
@@ -719,12 +787,12 @@ def _mutate(data: st.DataObject, text: str) -> str:
         op = data.draw(st.sampled_from(["flip", "insert", "delete", "cut"]))
         at = data.draw(st.integers(0, len(text)))
         if op == "flip" and at < len(text):
-            text = text[:at] + data.draw(text_chars) + text[at + 1:]
+            text = text[:at] + data.draw(text_chars) + text[at + 1 :]
         elif op == "insert":
             piece = data.draw(st.text(text_chars, min_size=1, max_size=4) | st.sampled_from([PH0, PH1]))
             text = text[:at] + piece + text[at:]
         elif op == "delete":
-            text = text[:at] + text[at + data.draw(st.integers(1, 6)):]
+            text = text[:at] + text[at + data.draw(st.integers(1, 6)) :]
         elif op == "cut":
             text = text[:at]
     return text
@@ -741,7 +809,7 @@ def test_mutated_packets_only_raise_protocol_error(
         frames[0] = _mutate(data, text)
     edit = data.draw(st.sampled_from(["keep", "drop", "extra", "text", "swap"]))
     if edit == "drop" and attachments:  # a truncated binary packet, then the next packet
-        del frames[data.draw(st.integers(1, len(frames) - 1)):]
+        del frames[data.draw(st.integers(1, len(frames) - 1)) :]
         frames.append('2["next"]')
     elif edit == "extra":
         frames.insert(data.draw(st.integers(1, len(frames))), data.draw(st.binary(max_size=8)))

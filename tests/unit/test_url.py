@@ -1,4 +1,5 @@
 """Tests of server URL parsing and Engine.IO request URLs (greensio._core.url)."""
+
 from __future__ import annotations
 
 from typing import Optional

@@ -2,6 +2,7 @@
 
 Frames are checked against websocket-client's own ``ABNF`` encoder.
 """
+
 from __future__ import annotations
 
 import struct
@@ -76,7 +77,7 @@ def test_encode_frame_header_layout(size: int, header_len: int) -> None:
     assert len(frame) == header_len + 4 + size
     assert frame[0] == 0x82  # FIN + binary
     assert frame[1] & 0x80  # masked
-    assert frame[header_len:header_len + 4] == key
+    assert frame[header_len : header_len + 4] == key
 
 
 def test_encode_frame_utf8_text() -> None:
@@ -155,7 +156,7 @@ def test_control_frames_are_tuples(opcode: int, data: bytes) -> None:
 
 
 STREAM_PARTS: list[tuple[bytes, object]] = [
-    (server_frame(OP_TEXT, b"0{\"sid\":\"x\"}"), '0{"sid":"x"}'),
+    (server_frame(OP_TEXT, b'0{"sid":"x"}'), '0{"sid":"x"}'),
     (server_frame(OP_BINARY, payload(200)), payload(200)),  # 16-bit length
     (server_frame(OP_PING, b""), (OP_PING, b"")),
     (server_frame(OP_TEXT, "☃é".encode()), "☃é"),
@@ -177,7 +178,7 @@ def test_split_at_every_byte_boundary() -> None:
 
 def test_one_byte_at_a_time() -> None:
     reader = FrameReader(BIG)
-    assert feed_all(reader, [STREAM[i:i + 1] for i in range(len(STREAM))]) == EXPECTED
+    assert feed_all(reader, [STREAM[i : i + 1] for i in range(len(STREAM))]) == EXPECTED
 
 
 def test_partial_frame_returns_nothing_until_complete() -> None:
@@ -237,8 +238,8 @@ def test_utf8_character_split_across_fragments() -> None:
 
 def test_fragmented_text() -> None:
     reader = FrameReader(BIG)
-    assert reader.feed(server_frame(OP_TEXT, b"42[\"ev\",", fin=0)) == []
-    assert reader.feed(server_frame(OP_CONT, b"\"a\"", fin=0)) == []
+    assert reader.feed(server_frame(OP_TEXT, b'42["ev",', fin=0)) == []
+    assert reader.feed(server_frame(OP_CONT, b'"a"', fin=0)) == []
     assert reader.feed(server_frame(OP_CONT, b"]", fin=1)) == ['42["ev","a"]']
 
 
@@ -408,10 +409,15 @@ def _feed_garbage(reader: FrameReader, chunks: list[bytes]) -> list[object]:
 
 
 frame_headers = st.builds(
-    lambda b0, size, masked: bytes([b0]) + (
-        bytes([masked | size]) if size < 126
-        else bytes([masked | 126]) + struct.pack("!H", size) if size < 65536
-        else bytes([masked | 127]) + struct.pack("!Q", size)
+    lambda b0, size, masked: (
+        bytes([b0])
+        + (
+            bytes([masked | size])
+            if size < 126
+            else bytes([masked | 126]) + struct.pack("!H", size)
+            if size < 65536
+            else bytes([masked | 127]) + struct.pack("!Q", size)
+        )
     ),
     st.integers(0, 255),
     st.integers(0, 200) | st.integers(0, 2**64 - 1),
@@ -429,7 +435,8 @@ def _chunks(data: st.DataObject, stream: bytes) -> list[bytes]:
 @settings(max_examples=examples(300), deadline=None)
 @given(st.lists(random_frames | st.binary(max_size=12), max_size=8), st.sampled_from([1, 50, 300, BIG]), st.data())
 def test_random_frames_only_raise_transport_or_protocol_errors(
-        frames: list[bytes], limit: int, data: st.DataObject) -> None:
+    frames: list[bytes], limit: int, data: st.DataObject
+) -> None:
     _feed_garbage(FrameReader(limit), _chunks(data, b"".join(frames)))
 
 
@@ -447,7 +454,7 @@ def test_mutated_stream_only_raises_transport_or_protocol_errors(data: st.DataOb
         elif op == "insert":
             stream[at:at] = data.draw(st.binary(min_size=1, max_size=10) | frame_headers)
         elif op == "delete":
-            del stream[at:at + data.draw(st.integers(1, 10))]
+            del stream[at : at + data.draw(st.integers(1, 10))]
         else:
             del stream[at:]
     _feed_garbage(FrameReader(data.draw(st.sampled_from([100, 300, BIG]))), _chunks(data, bytes(stream)))
@@ -476,7 +483,7 @@ def test_a_frame_larger_than_a_read_is_assembled_from_many_reads() -> None:
     reader = FrameReader(BIG)
     out: list[object] = []
     for at in range(0, len(stream), 10_000):
-        out += reader.feed(stream[at:at + 10_000])
+        out += reader.feed(stream[at : at + 10_000])
     assert out == [big, "after"]
 
 
@@ -498,8 +505,7 @@ def test_tiny_fragments_keep_about_what_they_carry() -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    [bytes((0x8B, 0)), bytes((0x8F, 1)) + b"x", server_frame(OP_PING, b"x" * 126),
-     server_frame(OP_PING, b"x", fin=0)],
+    [bytes((0x8B, 0)), bytes((0x8F, 1)) + b"x", server_frame(OP_PING, b"x" * 126), server_frame(OP_PING, b"x", fin=0)],
     ids=["reserved-control-0xB", "reserved-control-0xF", "control-over-125-bytes", "fragmented-control"],
 )
 def test_invalid_control_frames_fail_the_connection(frame: bytes) -> None:
