@@ -118,6 +118,11 @@ function onConnection(socket) {
   on(socket, "server_call", ([event, ...rest], ack) => {
     socket.timeout(5000).emit(event, ...rest, (err, ...reply) => ack?.(err ? { error: "timeout" } : reply));
   });
+  on(socket, "call_peer", ([sid, event, ...rest], ack) => {
+    const peer = socket.nsp.sockets.get(sid);
+    if (!peer) return ack?.({ error: "no such socket" });
+    peer.timeout(5000).emit(event, ...rest, (err, ...reply) => ack?.(err ? { error: "timeout" } : reply));
+  });
   on(socket, "burst", ([n, size, binary = false]) => {
     const payload = binary ? Buffer.alloc(size) : "x".repeat(size);
     for (let i = 0; i < n; i++) socket.emit("burst", i, payload);
