@@ -118,7 +118,7 @@ def _positive_int(text: str) -> int:
 # -- the parser ------------------------------------------------------------------------
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> _Parser:
     common = _Parser(add_help=False)
     common.add_argument("url", metavar="URL", help="server URL, e.g. http://localhost:3000 (its path is the namespace)")
     connection = common.add_argument_group("connection")
@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="send the events read from stdin, print what comes back",
         description="Read lines 'EVENT [JSON_ARG ...]' from stdin and emit each; '--ack EVENT [JSON_ARG ...]' "
-        "also asks for an ack, printed as {\"ack\": EVENT, \"line\": N, \"args\": [...]}. Incoming events are "
+        'also asks for an ack, printed as {"ack": EVENT, "line": N, "args": [...]}. Incoming events are '
         "printed as they arrive. Blank lines and lines starting with # are skipped; an event name with spaces "
         "is written as a JSON string. Exits at the end of stdin, once the acks asked for came.",
     )

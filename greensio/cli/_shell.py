@@ -73,7 +73,7 @@ def parse_line(text: str) -> Optional[Line]:
             value, end = _decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             raise LineError(
-                f"invalid JSON argument at column {exc.pos + 1}: {exc.msg} (strings need quotes: \"hello\")"
+                f'invalid JSON argument at column {exc.pos + 1}: {exc.msg} (strings need quotes: "hello")'
             ) from None
         if end < len(text) and not text[end].isspace():
             raise LineError(f"separate the JSON arguments with spaces (column {end + 1})")

@@ -57,7 +57,9 @@ def test_values_json_cannot_hold_are_converted_not_fatal() -> None:
 
 
 def test_pretty_output_keeps_what_fits_on_one_line() -> None:
-    assert render_pretty({"event": "e", "args": [1, "x", None]}, color=False) == '{"event": "e", "args": [1, "x", null]}'
+    assert (
+        render_pretty({"event": "e", "args": [1, "x", None]}, color=False) == '{"event": "e", "args": [1, "x", null]}'
+    )
 
 
 def test_pretty_output_indents_what_does_not_fit() -> None:
@@ -269,7 +271,12 @@ def test_headers_are_name_colon_value_and_repeated_names_are_combined() -> None:
         *("-H", "X-A: 1", "-H", "x-a:2", "-H", "Authorization: Bearer a:b", "-H", "X-Empty:"),
         *("--header", "Cookie: a=1", "-H", "cookie: b=2"),
     )
-    assert options["extra_headers"] == {"X-A": "1, 2", "Authorization": "Bearer a:b", "X-Empty": "", "Cookie": "a=1; b=2"}
+    assert options["extra_headers"] == {
+        "X-A": "1, 2",
+        "Authorization": "Bearer a:b",
+        "X-Empty": "",
+        "Cookie": "a=1; b=2",
+    }
 
 
 def test_query_parameters_are_key_equals_value_and_the_last_one_wins() -> None:
@@ -354,7 +361,9 @@ def test_insecure_turns_verification_off() -> None:
 
 
 @pytest.mark.parametrize("files", [("cert", "key"), ("both", None)], ids=["cert-and-key", "combined"])
-def test_a_client_certificate_goes_into_the_context(ca: trustme.CA, pki: dict[str, Path], files: tuple[str, Any]) -> None:
+def test_a_client_certificate_goes_into_the_context(
+    ca: trustme.CA, pki: dict[str, Path], files: tuple[str, Any]
+) -> None:
     cert, key = files
     options = ["--ca", str(pki["ca"]), "--cert", str(pki[cert])] + (["--key", str(pki[key])] if key else [])
     seen = _handshake(_context(*options), ca)
@@ -366,7 +375,9 @@ def test_without_a_client_certificate_such_a_server_refuses(ca: trustme.CA, pki:
         _handshake(_context("--ca", str(pki["ca"])), ca)
 
 
-def test_a_certificate_without_its_key_is_a_usage_error(pki: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_certificate_without_its_key_is_a_usage_error(
+    pki: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["listen", "https://127.0.0.1:1", "--cert", str(pki["cert"])]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"greensio listen: error: --cert {pki['cert']}: ") and err.count("\n") == 1
@@ -380,7 +391,9 @@ def test_a_wrong_key_is_a_usage_error(pki: dict[str, Path]) -> None:
 # -- logging ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("verbosity, level", [(0, logging.WARNING), (1, logging.INFO), (2, logging.DEBUG), (5, logging.DEBUG)])
+@pytest.mark.parametrize(
+    "verbosity, level", [(0, logging.WARNING), (1, logging.INFO), (2, logging.DEBUG), (5, logging.DEBUG)]
+)
 def test_verbose_sets_the_level_of_the_greensio_logger_and_is_undone(verbosity: int, level: int) -> None:
     logger = logging.getLogger("greensio")
     before = (logger.level, logger.propagate, list(logger.handlers))
@@ -390,6 +403,22 @@ def test_verbose_sets_the_level_of_the_greensio_logger_and_is_undone(verbosity: 
     finally:
         undo()
     assert (logger.level, logger.propagate, list(logger.handlers)) == before
+
+
+@pytest.mark.parametrize(
+    "verbosity, shown", [(0, ["WARNING"]), (1, ["INFO", "WARNING"]), (2, ["DEBUG", "INFO", "WARNING"])]
+)
+def test_verbose_shows_the_greensio_loggers_records_on_stderr(
+    verbosity: int, shown: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    undo = cli._log_to_stderr(verbosity, timestamps=False)
+    try:
+        for level in (logging.DEBUG, logging.INFO, logging.WARNING):
+            logging.getLogger("greensio").log(level, "at %s", logging.getLevelName(level))
+        logging.getLogger("other").warning("not ours")
+    finally:
+        undo()
+    assert capsys.readouterr().err.splitlines() == [f"greensio: {name} greensio: at {name}" for name in shown]
 
 
 def test_log_lines_carry_the_timestamp_on_request() -> None:
@@ -407,8 +436,8 @@ def test_log_lines_carry_the_timestamp_on_request() -> None:
     "text, line",
     [
         ("echo", Line("echo", [])),
-        ("echo 1 \"two\" {\"k\": [null, true]} [] -2.5e3\n", Line("echo", [1, "two", {"k": [None, True]}, [], -2500.0])),
-        ("  chat:message   \"hi there\"  ", Line("chat:message", ["hi there"])),
+        ('echo 1 "two" {"k": [null, true]} [] -2.5e3\n', Line("echo", [1, "two", {"k": [None, True]}, [], -2500.0])),
+        ('  chat:message   "hi there"  ', Line("chat:message", ["hi there"])),
         ('"event with spaces" 1', Line("event with spaces", [1])),
         ("--ack echo 1", Line("echo", [1], ack=True)),
         ("--ack\techo", Line("echo", [], ack=True)),
@@ -429,7 +458,7 @@ def test_a_line_is_an_event_and_json_arguments(text: str, line: Line | None) -> 
         ("echo hello", "invalid JSON argument at column 6: Expecting value (strings need quotes"),
         ("echo 1,2", "separate the JSON arguments with spaces (column 7)"),
         ('echo "a"b', "separate the JSON arguments with spaces (column 9)"),
-        ("echo {\"k\": ", "invalid JSON argument at column"),
+        ('echo {"k": ', "invalid JSON argument at column"),
         ("--ack", "--ack needs an event name"),
         ("--ack   ", "--ack needs an event name"),
         ('"unterminated 1', "invalid event name at column 1"),
