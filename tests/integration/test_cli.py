@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import fcntl
 import importlib.util
 import json
 import os
@@ -13,6 +14,8 @@ import ssl
 import subprocess
 import sys
 
+import gevent.event
+import gevent.socket
 import pytest
 import socketio
 import trustme
@@ -252,6 +255,65 @@ def test_shell_answers_the_servers_calls_with_ack_json(server):
         {"event": "question", "args": [7]},
         {"ack": "server_call", "line": 1, "args": [[{"answer": 42}]]},
     ]
+
+
+class Terminal:
+    """A pseudo-terminal for a child process; collects what the child writes to it."""
+
+    def __init__(self) -> None:
+        self.controller, self.terminal = pty.openpty()
+        self.output = b""
+        self._changed = gevent.event.Event()
+        self._reader = gevent.spawn(self._read)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                gevent.socket.wait_read(self.controller)
+                chunk = os.read(self.controller, 4096)
+            except OSError:  # EIO: the child's side is closed
+                chunk = b""
+            if not chunk:
+                return
+            self.output += chunk
+            self._changed.set()
+
+    def wait_for(self, needle: bytes) -> None:
+        with gevent.Timeout(WAIT, AssertionError(f"no {needle!r} in {self.output!r}")):
+            while needle not in self.output:
+                self._changed.clear()
+                self._changed.wait()
+
+    def close(self) -> None:
+        self._reader.kill()
+        for fd in (self.controller, self.terminal):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def test_shell_on_a_terminal_shows_a_hint_colours_and_ends_with_ctrl_d(node_server):
+    tty = Terminal()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "greensio", "shell", node_server.url],
+        cwd=ROOT,
+        stdin=tty.terminal,
+        stdout=tty.terminal,
+        stderr=tty.terminal,
+        env={key: value for key, value in os.environ.items() if key != "NO_COLOR"},
+    )
+    try:
+        tty.wait_for(b"Ctrl-D quits")
+        os.write(tty.controller, b"--ack echo 1\n")
+        tty.wait_for(b'{\x1b[1;34m"ack"\x1b[0m: \x1b[32m"echo"\x1b[0m, ')
+        os.write(tty.controller, b"\x04")  # Ctrl-D: the end of input
+        assert process.wait(WAIT) == 0, tty.output
+        # the terminal is left blocking, as the shell that shares it expects
+        assert not fcntl.fcntl(tty.terminal, fcntl.F_GETFL) & os.O_NONBLOCK
+    finally:
+        stop(process)
+        tty.close()
 
 
 def test_shell_reports_a_bad_line_sends_the_others_and_exits_2(node_server):
