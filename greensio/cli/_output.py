@@ -131,7 +131,9 @@ class Printer:
         except BrokenPipeError:
             self.closed = True
             # Python would report the broken pipe again when it flushes stdout at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
             self.on_closed()
 
     def status(self, text: str) -> None:
