@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
-__all__ = ["Emitter", "take"]
+__all__ = ["Emitter", "take", "catch_all_lists"]
 
 Handler = Callable[..., Any]
 H = TypeVar("H", bound=Handler)
@@ -127,3 +127,8 @@ def take(emitter: Emitter, event: str) -> list[Handler]:
         else:
             del listeners[event]
     return [h for h, _ in entries]
+
+
+def catch_all_lists(emitter: Emitter) -> tuple[list[Handler], list[Handler]]:
+    """The live lists of incoming and outgoing catch-all handlers (changed in place, never replaced)."""
+    return emitter._any, emitter._any_outgoing

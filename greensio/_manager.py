@@ -135,9 +135,10 @@ class Manager:
         namespace = namespace if namespace.startswith("/") else "/" + namespace
         existing: Any = self.sockets.get(namespace)
         if existing is not None:
-            if not existing.active and socket_options.get("auto_connect", True):
-                existing.connect(wait=False)
-            return existing  # type: ignore[no-any-return]
+            socket: Socket = existing.socket
+            if not socket.active and socket_options.get("auto_connect", True):
+                socket.connect(wait=False)
+            return socket
         return Socket._on_manager(self, namespace, socket_options)
 
     def on(self, event: str, handler: Any = None) -> Any:

@@ -1,28 +1,24 @@
-"""Socket: one namespace on a Manager — events, emits, acks, connect and disconnect."""
+"""Socket: the public face of one namespace — listeners, emits, calls, connect and disconnect."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import gevent
-from gevent.event import AsyncResult, Event
+from gevent.event import AsyncResult
 
-from ._contracts import SocketHost
-from ._core import sio
-from ._core.session import AckSlot, Frames, Session
 from ._core.url import parse_url
-from ._dispatch import call_logged
-from ._emitter import Emitter, take
-from ._exceptions import ConnectionError, DisconnectedError, PayloadTooLargeError, ProtocolError, TimeoutError
+from ._emitter import Emitter
+from ._exceptions import DisconnectedError, TimeoutError
 from ._manager import manager_for
-from ._options import SocketOptions, options_doc, resolve, signature_with_options, split_options
-from ._retries import RetryQueue
-from ._stats import notify
+from ._namespace import Namespace, check_event
+from ._options import SocketOptions, options_doc, signature_with_options, split_options
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ._contracts import SocketHost
     from ._manager import Manager
     from ._options import OptionsDict
 
@@ -31,36 +27,11 @@ __all__ = ["Socket"]
 log = logging.getLogger("greensio")
 
 
-def _check_event(event: Any) -> None:
-    if not isinstance(event, str):
-        raise TypeError(f"event name must be a str, got {type(event).__name__}")
-    if event in sio.RESERVED_EVENTS:
-        raise ValueError(f"{event!r} is a reserved event name")
-
-
 def _ack_result(args: tuple[Any, ...]) -> Any:
     """``call()``'s return shape: None, the single value, or a tuple."""
     if not args:
         return None
     return args[0] if len(args) == 1 else args
-
-
-def _frames(first: Union[str, bytes], attachments: list[bytes]) -> Frames:
-    """A Socket.IO packet as Engine.IO messages (text gets the MESSAGE type prefix)."""
-    head: Union[str, bytes] = "4" + first if isinstance(first, str) else first
-    return [head, *attachments] if attachments else [head]
-
-
-def _ack_data(result: Any) -> list[Any]:
-    """A handler's return value as ACK arguments."""
-    if result is None:
-        return []
-    return list(result) if isinstance(result, tuple) else [result]
-
-
-def _waits_forever(slot: AckSlot) -> bool:
-    """A blocked ``call()`` without a deadline (one with a deadline times out, as in JS)."""
-    return slot.deadline == float("inf") and getattr(slot.callback, "call", False)
 
 
 class Socket(Emitter):
@@ -90,25 +61,13 @@ class Socket(Emitter):
     def _setup(self, host: SocketHost, namespace: str, options: SocketOptions) -> None:
         Emitter.__init__(self)
         self._host = host
-        self._options = options
-        self._session = Session(namespace, host.options.max_buffer)
-        self._active = False
-        self._ended = False  # disconnected by the user or the server, refused, or given up: not by itself
-        self._told_buffering = False
-        self._inactive = Event()
-        self._inactive.set()
-        self._connect_waiters: list[AsyncResult] = []
-        self._fail_fast_waiters: list[AsyncResult] = []  # also in _connect_waiters: fail on the first error
-        self._last_error: Optional[ConnectionError] = None  # of the last failed attempt
-        self._connecting_since = 0.0
-        self._retries = RetryQueue(self, options.retries) if options.retries > 0 else None
-        self._ack_timeout = options.ack_timeout
-        host.register(self)
+        self._ns = Namespace(self, self, host, namespace, options)
+        host.register(self._ns)
         if options.auto_connect:
             self.connect(wait=False)
 
     def __repr__(self) -> str:
-        state = "connected" if self.connected else "active" if self._active else "inactive"
+        state = "connected" if self.connected else "active" if self._ns.active else "inactive"
         return f"<greensio.Socket {self.namespace} {state}>"
 
     # -- properties -----------------------------------------------------------
@@ -116,32 +75,32 @@ class Socket(Emitter):
     @property
     def id(self) -> Optional[str]:
         """The namespace session id while connected, else None."""
-        return self._session.sid if self.connected else None
+        return self._ns.session.sid if self._ns.connected else None
 
     @property
     def connected(self) -> bool:
         """True while connected to the namespace."""
-        return self._session.connected and not self._host.forked
+        return self._ns.connected
 
     @property
     def disconnected(self) -> bool:
         """True while not connected."""
-        return not self.connected
+        return not self._ns.connected
 
     @property
     def active(self) -> bool:
         """True while connected or (re)connecting: the socket has not been closed for good."""
-        return self._active
+        return self._ns.active
 
     @property
     def recovered(self) -> bool:
         """True when the last connect recovered the previous session's state."""
-        return self._session.recovered
+        return self._ns.session.recovered
 
     @property
     def namespace(self) -> str:
         """The namespace, e.g. ``"/"`` or ``"/chat"``."""
-        return self._session.nsp
+        return self._ns.namespace
 
     @property
     def manager(self) -> Manager:
@@ -151,12 +110,7 @@ class Socket(Emitter):
     @property
     def transport(self) -> Optional[str]:
         """``"polling"``, ``"websocket"``, or None while disconnected."""
-        return self._host.transport if self.connected else None
-
-    @property
-    def buffered(self) -> int:
-        """Packets waiting in the offline buffer."""
-        return len(self._session.buffer)
+        return self._host.transport if self._ns.connected else None
 
     # -- connecting -------------------------------------------------------------
 
@@ -174,51 +128,35 @@ class Socket(Emitter):
     def _connect(self, wait: bool, timeout: Optional[float], fail_fast: bool) -> Socket:
         """``connect()``; with ``fail_fast`` the wait ends with the first failed attempt's error."""
         self._host.check_usable()
-        if self._session.connected:
+        ns = self._ns
+        if ns.session.connected:
             return self
         waiter: Optional[AsyncResult] = AsyncResult() if wait else None
-        if waiter is not None:
-            self._connect_waiters.append(waiter)
-            if fail_fast:
-                self._fail_fast_waiters.append(waiter)
-        if not self._active:
-            self._active = True
-            self._ended = False
-            self._told_buffering = False
-            self._inactive.clear()
-            self._connecting_since = self._host.clock.now()
-            self._host.attach(self)
+        ns.activate(waiter, fail_fast)
         if waiter is None:
             return self
         try:
             waiter.get(timeout=timeout)
         except gevent.Timeout:
-            raise TimeoutError(f"not connected to {self.namespace} within {timeout} s") from self._last_error
+            raise TimeoutError(f"not connected to {self.namespace} within {timeout} s") from ns.last_error
         finally:
-            if waiter in self._connect_waiters:
-                self._connect_waiters.remove(waiter)
-            if waiter in self._fail_fast_waiters:
-                self._fail_fast_waiters.remove(waiter)
+            ns.forget(waiter)
         return self
 
     def disconnect(self) -> Socket:
         """Leave the namespace; the Manager closes the connection when no socket is active."""
-        if self._host.forked:
-            return self
-        if self._session.connected:
-            self._send_packet(sio.DISCONNECT, None)
-            self.on_close("io client disconnect")
-        self._deactivate(DisconnectedError("the socket was disconnected"))
+        if not self._host.forked:
+            self._ns.leave()
         return self
 
     close = disconnect
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Block until the socket is inactive for good; False if ``timeout`` passed first."""
-        return bool(self._inactive.wait(timeout))
+        return bool(self._ns.inactive.wait(timeout))
 
     def __enter__(self) -> Socket:
-        if not self._session.connected:
+        if not self._ns.session.connected:
             self.connect(wait=True)
         return self
 
@@ -236,82 +174,13 @@ class Socket(Emitter):
         volatile: bool = False,
     ) -> None:
         """Send an event; never blocks on the network (buffered while disconnected)."""
-        if self._retries is not None and not volatile:
-            _check_event(event)
+        ns = self._ns
+        if ns.retries is not None and not volatile:
+            check_event(event)
             self._host.check_usable()
-            self._retries.add(event, args, callback, timeout)
+            ns.retries.add(event, args, callback, timeout)
         else:
-            self._emit(event, args, callback, timeout, volatile, error_first=False)
-
-    def _emit(
-        self,
-        event: str,
-        args: tuple[Any, ...],
-        callback: Optional[Callable[..., Any]],
-        timeout: Optional[float],
-        volatile: bool,
-        error_first: bool,
-    ) -> Optional[AckSlot]:
-        _check_event(event)
-        host = self._host
-        host.check_usable()
-        session = self._session
-        if timeout is None:
-            timeout = self._ack_timeout
-        slot = None
-        if callback is not None:
-            slot = session.add_ack(event, callback, timeout, error_first or timeout is not None, host.clock.now())
-        try:
-            first, attachments = host.encoder.encode(sio.EVENT, session.nsp, [event, *args], slot.id if slot else None)
-            self._check_size(first, attachments)
-        except BaseException as exc:
-            if slot is None:
-                raise
-            session.discard(slot)
-            if isinstance(exc, PayloadTooLargeError) and slot.error_first:
-                self._settle(slot, (exc,))
-                return slot
-            raise
-        for handler in self._any_outgoing:
-            call_logged(handler, event, *args)
-        frames = _frames(first, attachments)
-        if session.connected and host.sendable():
-            if volatile and not host.writable_now():
-                if slot is not None:
-                    session.discard(slot)
-                return None
-            if slot is not None:
-                slot.sent = True
-            host.write(frames)
-        elif volatile:
-            if slot is not None:
-                session.discard(slot)
-            return None
-        else:
-            if not self._active and not self._told_buffering:
-                self._told_buffering = True
-                log.info("%s is disconnected: emits wait in its buffer until connect()", self.namespace)
-            session.buffer_packet(frames, slot)
-        if host.observer is not None:  # written or buffered: not a dropped or refused emit
-            notify(host.observer, "sent", event, len(first) + sum(map(len, attachments)))
-        if slot is not None and timeout is not None:
-            host.arm(slot.deadline)
-        return slot
-
-    def _check_size(self, first: Union[str, bytes], attachments: list[bytes]) -> None:
-        limits = self._host.payload_limit()
-        if limits is None:
-            return
-        limit, base64 = limits
-        size = len(first) + 1
-        if size * 4 > limit and isinstance(first, str):
-            size = len(first.encode("utf-8")) + 1
-        if base64:  # binary goes as "b" + base64
-            sizes = [1 + 4 * ((len(a) + 2) // 3) for a in attachments]
-        else:
-            sizes = [len(a) for a in attachments]
-        if size > limit or any(n > limit for n in sizes):
-            raise PayloadTooLargeError(f"packet exceeds the server's maxPayload of {limit} bytes")
+            ns.emit(event, args, callback, timeout, volatile, error_first=False)
 
     def send(self, *args: Any, callback: Optional[Callable[..., Any]] = None) -> None:
         """``emit("message", *args)``."""
@@ -324,8 +193,9 @@ class Socket(Emitter):
         after the packet was sent (or is not connecting and could never answer).
         """
         self._host.check_usable()
-        if not self._active and (self._ended or (timeout is None and self._ack_timeout is None)):
-            state = "was disconnected" if self._ended else "is not connected (call connect() first)"
+        ns = self._ns
+        if not ns.active and (ns.ended or (timeout is None and ns.options.ack_timeout is None)):
+            state = "was disconnected" if ns.ended else "is not connected (call connect() first)"
             raise DisconnectedError(f"call({event!r}): the socket {state}")
         result: AsyncResult = AsyncResult()
 
@@ -337,16 +207,16 @@ class Socket(Emitter):
 
         settle.direct = settle.call = True  # type: ignore[attr-defined]
         slot = None
-        if self._retries is not None:
-            _check_event(event)
-            self._retries.add(event, args, settle, timeout)
+        if ns.retries is not None:
+            check_event(event)
+            ns.retries.add(event, args, settle, timeout)
         else:
-            slot = self._emit(event, args, settle, timeout, False, error_first=True)
+            slot = ns.emit(event, args, settle, timeout, False, error_first=True)
         try:
             return _ack_result(result.get())
         finally:
             if slot is not None and not slot.done:
-                self._session.discard(slot)
+                ns.session.discard(slot)
 
     def wait_for(
         self, event: str, timeout: Optional[float] = None, predicate: Optional[Callable[..., bool]] = None
@@ -372,202 +242,15 @@ class Socket(Emitter):
 
     def _emit_logged(self, event: str, args: tuple[Any, ...], callback: Optional[Callable[..., Any]]) -> None:
         try:
-            self._emit(event, args, callback, None, False, error_first=False)
+            self._ns.emit(event, args, callback, None, False, error_first=False)
         except Exception:
             log.exception("emit_threadsafe(%r) failed", event)
 
-    def send_try(
-        self, event: str, args: tuple[Any, ...], callback: Callable[..., Any], timeout: Optional[float]
-    ) -> None:
-        """One try of a retried emit (for the RetryQueue)."""
-        self._emit(event, args, callback, timeout, False, error_first=True)
-
-    def _send_packet(self, type: int, data: Any, ack_id: Optional[int] = None) -> None:
-        first, attachments = self._host.encoder.encode(type, self._session.nsp, data, ack_id)
-        self._host.write(_frames(first, attachments))
-
     def clear_buffer(self) -> None:
         """Drop the offline buffer; waiting error-first callbacks and ``call()``s fail."""
-        for slot in self._session.clear_buffer():
-            self._settle(slot, (DisconnectedError("the offline buffer was cleared"),))
-
-    # -- NamespaceSocket: driven by the Manager (a greenlet, the hub or its timer) ----------
-
-    def on_open(self) -> None:
-        """The Engine.IO connection is open: join the namespace."""
-        try:
-            auth = resolve(self._options.auth, "auth") if self._options.auth is not None else None
-        except Exception as exc:
-            log.exception("the auth callable of %s raised", self.namespace)
-            self._connect_failed(ConnectionError(f"auth callable raised: {exc}"))
-            return
-        host = self._host
-        timeout = host.options.timeout
-        if timeout is not None:
-            self._session.connect_deadline = host.clock.now() + timeout
-            host.arm(self._session.connect_deadline)
-        self._send_packet(sio.CONNECT, self._session.connect_data(auth))
-
-    def on_packet(self, packet: sio.Packet, size: int) -> None:
-        kind = packet.type
-        session = self._session
-        host = self._host
-        if kind == sio.EVENT:
-            if session.connected:
-                data = packet.data
-                ack_id = packet.id
-                args = session.event_args(data, ack_id)
-                host.dispatch.submit(self._run_event, data[0], args, ack_id)
-            else:
-                session.hold(packet, size, host.options.max_message_size)
-            if host.observer is not None:
-                notify(host.observer, "received", packet.data[0], size)
-        elif kind == sio.ACK:
-            slot = session.resolve(packet.id)
-            if slot is not None:
-                if host.observer is not None:
-                    notify(host.observer, "acked", slot.event, host.clock.now() - slot.sent_at)
-                self._settle(slot, slot.outcome(packet.data))
-        elif kind == sio.CONNECT:
-            self._on_connect(packet.data)
-        elif kind == sio.DISCONNECT:
-            if session.connected:
-                self.on_close("io server disconnect")
-            self._deactivate(DisconnectedError("the server disconnected the socket"))
-        elif kind == sio.CONNECT_ERROR:
-            data = packet.data
-            message = data.get("message", "") if isinstance(data, dict) else str(data)
-            extra = data.get("data") if isinstance(data, dict) else None
-            self._connect_failed(ConnectionError(message, extra))
-
-    def _on_connect(self, data: Any) -> None:
-        session = self._session
-        try:
-            session.on_connect(data)
-        except ProtocolError as exc:
-            self._connect_failed(ConnectionError(str(exc)))
-            return
-        host = self._host
-        for packet in session.take_held():
-            self._deliver(packet)
-        now = host.clock.now()
-        for frames in session.take_buffer(now):
-            host.write(frames)
-        if self._retries is not None:
-            self._retries.drain(force=True)
-        notify(host.observer, "connected", now - self._connecting_since, host.transport)
-        waiters, self._connect_waiters = self._connect_waiters, []
-        self._fail_fast_waiters = []
-        for waiter in waiters:
-            waiter.set(self)
-        self._fire("connect")
-
-    def _deliver(self, packet: sio.Packet) -> None:
-        data = packet.data
-        args = self._session.event_args(data, packet.id)
-        self._host.dispatch.submit(self._run_event, data[0], args, packet.id)
-
-    def _run_event(self, event: Any, args: list[Any], ack_id: Optional[int]) -> None:
-        if self._any:
-            for handler in self._any:
-                call_logged(handler, event, *args)
-        handlers = take(self, event) if isinstance(event, str) else []
-        result = None
-        for handler in handlers:
-            try:
-                value = handler(*args)
-            except Exception:
-                log.exception("handler %r for %r raised", getattr(handler, "__qualname__", handler), event)
-                value = None
-            if result is None:
-                result = value
-        if ack_id is not None and handlers and self._session.connected:
-            self._send_packet(sio.ACK, _ack_data(result), ack_id)
-
-    def _settle(self, slot: AckSlot, args: tuple[Any, ...]) -> None:
-        self.call_back(slot.callback, args)
-
-    def call_back(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        """Internal callbacks run in place; the user's run in a handler greenlet."""
-        if getattr(callback, "direct", False):
-            callback(*args)
-        else:
-            self._host.dispatch.submit(callback, *args)
-
-    def _fire(self, event: str, *args: Any) -> None:
-        handlers = take(self, event)
-        if handlers:
-            self._host.dispatch.submit(self._run_handlers, handlers, args)
-
-    @staticmethod
-    def _run_handlers(handlers: list[Callable[..., Any]], args: tuple[Any, ...]) -> None:
-        for handler in handlers:
-            call_logged(handler, *args)
-
-    def on_open_failed(self, err: ConnectionError) -> None:
-        """The Engine.IO connection could not be opened."""
-        self._last_error = err
-        waiters, self._fail_fast_waiters = self._fail_fast_waiters, []
-        for waiter in waiters:
-            waiter.set_exception(err)
-        if not self._session.connected:
-            self._fire("connect_error", err)
-
-    def _connect_failed(self, err: ConnectionError) -> None:
-        """CONNECT_ERROR (or no usable reply): fire connect_error and stop for good."""
-        self._last_error = err
-        self._fire("connect_error", err)
-        self._deactivate(err)
-
-    def on_close(self, reason: str) -> None:
-        """Left the connected state (the socket may reconnect)."""
-        session = self._session
-        session.connect_deadline = float("inf")
-        if not session.connected:
-            session.take_held()
-            return
-        for slot, err in session.on_disconnect():
-            self._settle(slot, (err,))
-        self._connecting_since = self._host.clock.now()
-        notify(self._host.observer, "disconnected", reason)
-        self._fire("disconnect", reason)
-
-    def expire(self, now: float) -> float:
-        """Fail acks whose deadline passed, and a CONNECT reply that is late; return the next deadline."""
-        session = self._session
-        for slot, err in session.expire(now):
-            self._settle(slot, (err,))
-        if now >= session.connect_deadline:
-            session.connect_deadline = float("inf")
-            late = ConnectionError(f"no CONNECT reply for {self.namespace} within the timeout")
-            self.on_open_failed(late)
-            self._host.connect_timed_out()
-        return session.next_deadline()
-
-    def next_deadline(self) -> float:
-        return self._session.next_deadline()
-
-    def give_up(self, err: ConnectionError) -> None:
-        """The Manager stopped reconnecting."""
-        self._deactivate(err)
-
-    def _deactivate(self, err: ConnectionError) -> None:
-        waiters, self._connect_waiters = self._connect_waiters, []
-        self._fail_fast_waiters = []
-        for waiter in waiters:
-            waiter.set_exception(err)
-        if not self._active:
-            return
-        self._active = False
-        self._ended = True
-        session = self._session
-        if session.connected:  # e.g. a CONNECT_ERROR on a connected socket: no answer will come
-            for slot, failure in session.on_disconnect():
-                self._settle(slot, (failure,))
-        for slot in session.drop_buffered(_waits_forever):
-            self._settle(slot, (DisconnectedError("the socket was disconnected before the call was sent"),))
-        self._host.detach(self)
-        self._inactive.set()
+        ns = self._ns
+        for slot in ns.session.clear_buffer():
+            ns.call_back(slot.callback, (DisconnectedError("the offline buffer was cleared"),))
 
 
 Socket.__init__.__signature__ = signature_with_options(Socket.__init__)  # type: ignore[attr-defined]

@@ -184,9 +184,9 @@ def test_killing_a_blocked_call_frees_its_ack_slot(server):
     with connect(server.url) as sio:
         waiter = gevent.spawn(sio.call, "server_call", "unhandled")
         gevent.sleep(0)
-        assert len(sio._session.acks) == 1
+        assert len(sio._ns.session.acks) == 1
         waiter.kill()
-        assert sio._session.acks == {}
+        assert sio._ns.session.acks == {}
         with pytest.raises(gevent.Timeout), gevent.Timeout(0.05):
             sio.call("server_call", "unhandled")
-        assert sio._session.acks == {}
+        assert sio._ns.session.acks == {}

@@ -537,7 +537,7 @@ class TestAcknowledgementUponDisconnection:
         results = Recorder()
         sio.emit("echo", "a", callback=results)
         sio.disconnect()
-        assert sio._session.acks == {}  # upstream checks the private socket.acks too
+        assert sio._ns.session.acks == {}  # upstream checks the private socket.acks too
         gevent.sleep(0.1)  # upstream waits 100 ms on purpose: the callback must never be called
         assert results.calls == []
 
@@ -549,7 +549,7 @@ class TestAcknowledgementUponDisconnection:
         sio.disconnect()
         ((err,),) = results.wait(1)
         assert isinstance(err, greensio.DisconnectedError)
-        assert sio._session.acks == {}
+        assert sio._ns.session.acks == {}
 
     # socket.ts: "should ack with an error upon disconnection (callback & ackTimeout)"
     def test_should_ack_with_an_error_upon_disconnection_callback_and_acktimeout(self, server):
