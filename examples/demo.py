@@ -34,7 +34,7 @@ import greensio  # noqa: E402
 NAMESPACES = ("/", "/chat")
 
 
-class DemoNamespace(socketio.Namespace):
+class DemoNamespace(socketio.Namespace):  # type: ignore[misc]  # python-socketio has no type hints
     """The events of the module docstring, in one namespace."""
 
     def __init__(self, namespace: str) -> None:
