@@ -19,16 +19,20 @@ _RECV_SIZE = 4096
 _HEAD_LIMIT = 64 * 1024  # bytes of a CONNECT reply head
 _HEAD_LINES = 100
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?")
-# SOCKS5 replies after which an address of another family may still work:
-# network unreachable, host unreachable, address type not supported.
-_TRY_NEXT_FAMILY = frozenset({3, 4, 8})
+# SOCKS5 replies after which an address of another family may still work: network unreachable,
+# host unreachable, connection refused (a server listening on 127.0.0.1 only, "localhost" giving ::1
+# first), address type not supported.
+_TRY_NEXT_FAMILY = frozenset({3, 4, 5, 8})
 
 
 class ProxyError(OSError):
     """The proxy could not be reached, refused the tunnel or answered something else.
 
     The message names the proxy (host:port) and the cause in words, never its credentials.
+    ``socks_code`` is the SOCKS5 reply code when the SOCKS5 proxy refused the CONNECT.
     """
+
+    socks_code: Optional[int] = None
 
 
 def make_ssl_context(verify: bool = True, context: Optional[ssl.SSLContext] = None) -> ssl.SSLContext:
@@ -130,8 +134,8 @@ def _socks5(proxy: Proxy, host: str, port: int, timeout: Optional[float]) -> gso
 
     With local DNS (``socks5://``) a name is resolved here with gevent's
     resolver; the first address of each family is tried in the resolver's
-    order, the next one only when the proxy says the previous one's network or
-    address type cannot be reached.
+    order, the next one (over a new proxy connection) only when the proxy says
+    the previous one could not be reached or refused.
     """
     addresses = [host] if proxy.remote_dns or _is_ip(host) else _resolve(host, port)
     for i, address in enumerate(addresses):
@@ -139,16 +143,10 @@ def _socks5(proxy: Proxy, host: str, port: int, timeout: Optional[float]) -> gso
         try:
             _socks5_handshake(sock, proxy, address, port)
             return sock
-        except SocksError as exc:
+        except ProxyError as exc:
             sock.close()
-            if exc.code not in _TRY_NEXT_FAMILY or i == len(addresses) - 1:
-                raise ProxyError(f"{_name(proxy)}: {exc}") from None
-        except ProxyError:
-            sock.close()
-            raise
-        except (OSError, ValueError) as exc:
-            sock.close()
-            raise ProxyError(f"{_name(proxy)}: {exc}") from exc
+            if exc.socks_code not in _TRY_NEXT_FAMILY or i == len(addresses) - 1:
+                raise
         except BaseException:
             sock.close()
             raise
@@ -157,15 +155,26 @@ def _socks5(proxy: Proxy, host: str, port: int, timeout: Optional[float]) -> gso
 
 def _socks5_handshake(sock: gsocket.socket, proxy: Proxy, address: str, port: int) -> None:
     """Drive the SOCKS5 handshake, reading exactly what each reply needs."""
-    client = Socks5Client(address, port, username=proxy.username, password=proxy.password, remote_dns=proxy.remote_dns)
-    sock.sendall(client.greeting())
-    while not client.done:
-        data = sock.recv(client.needed)
-        if not data:
-            raise ProxyError(f"{_name(proxy)}: closed the connection while we waited for its {client.waiting_for}")
-        reply = client.feed(data)
-        if reply:
-            sock.sendall(reply)
+    try:
+        client = Socks5Client(
+            address, port, username=proxy.username, password=proxy.password, remote_dns=proxy.remote_dns
+        )
+        sock.sendall(client.greeting())
+        while not client.done:
+            data = sock.recv(client.needed)
+            if not data:
+                raise ProxyError(f"{_name(proxy)}: closed the connection while we waited for its {client.waiting_for}")
+            reply = client.feed(data)
+            if reply:
+                sock.sendall(reply)
+    except SocksError as exc:
+        error = ProxyError(f"{_name(proxy)}: {exc}")
+        error.socks_code = exc.code
+        raise error from None
+    except ProxyError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ProxyError(f"{_name(proxy)}: {exc}") from exc
 
 
 def _resolve(host: str, port: int) -> list[str]:

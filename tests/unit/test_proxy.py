@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Optional
 
 import pytest
 
 import greensio
 from greensio._core.url import Proxy, parse_proxy, parse_url, proxy_from_env
+from greensio._io.net import ProxyError, _read_connect_reply, _socks5_handshake
 
 # -- parse_proxy --------------------------------------------------------------------------------
 
@@ -246,3 +250,161 @@ def test_environment_proxies_only_with_trust_env(monkeypatch: pytest.MonkeyPatch
     assert proxy("https://example.org", trust_env=True) == Proxy("secureproxy", 1080, scheme="socks5")
     assert proxy("http://internal.example", trust_env=True) is None
     assert proxy("http://localhost:3000", trust_env=True) is None
+
+
+# -- reading proxy replies (greensio._io.net), over a socket pair -------------------------------------------
+
+
+class CountingSocket:
+    """One end of a socket pair that counts its recv calls (what the proxy's replies cost)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.recvs: list[int] = []
+        self.sent = b""
+
+    def recv(self, size: int) -> bytes:
+        data = self.sock.recv(size)
+        self.recvs.append(len(data))
+        return data
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += data
+        self.sock.sendall(data)
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[CountingSocket, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    ours.settimeout(5)
+    theirs.settimeout(5)
+    yield CountingSocket(ours), theirs
+    ours.close()
+    theirs.close()
+
+
+HTTP_PROXY = parse_proxy("http://u:hunter2@127.0.0.1:3128")
+SOCKS_PROXY = parse_proxy("socks5h://u:hunter2@127.0.0.1:1080")
+
+
+def read_reply(pair: tuple[CountingSocket, socket.socket], reply: bytes, *, close: bool = False) -> CountingSocket:
+    ours, theirs = pair
+    theirs.sendall(reply)
+    if close:
+        theirs.shutdown(socket.SHUT_WR)
+    _read_connect_reply(ours, HTTP_PROXY)  # type: ignore[arg-type]
+    return ours
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+        b"HTTP/1.0 200\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\nVia: 1.1 squid\r\nX-A: b\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Header: v\r\n" * 100 + b"\r\n",
+    ],
+)
+def test_a_connect_reply_is_accepted(pair: tuple[CountingSocket, socket.socket], reply: bytes) -> None:
+    ours = read_reply(pair, reply)
+    assert ours.recvs == [len(reply)]  # one recv of up to 4 KiB, not one per byte
+
+
+def test_a_long_connect_reply_is_read_4_kib_at_a_time(pair: tuple[CountingSocket, socket.socket]) -> None:
+    reply = b"HTTP/1.1 200 OK\r\nX-Long: " + b"v" * 20000 + b"\r\n\r\n"
+    ours = read_reply(pair, reply)
+    assert sum(ours.recvs) == len(reply)
+    assert len(ours.recvs) == -(-len(reply) // 4096)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (
+            b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",
+            "refused the tunnel: HTTP/1.1 407 Proxy Authentication",
+        ),
+        (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 3\r\n\r\nbad", "refused the tunnel: HTTP/1.1 502 Bad Gateway"),
+        (b"HTTP/1.1 101 Switching\r\n\r\n", "refused the tunnel: HTTP/1.1 101"),
+        (b"HTTP/1.1 200 OK\r\n\r\nearly", "sent 5 bytes after its CONNECT reply, before we spoke"),
+        (b"HTTP/2 200\r\n\r\n", "malformed CONNECT reply 'HTTP/2 200'"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "malformed CONNECT reply"),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "malformed CONNECT reply 'SSH-2.0-OpenSSH'"),
+        (b"HTTP/1.1 200\x00\x1b[31m\r\n\r\n", r"malformed CONNECT reply 'HTTP/1.1 200\\\\x00\\\\x1b\[31m'"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: v\r\n" * 101 + b"\r\n", "more than 100 header lines"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"v" * 70000 + b"\r\n\r\n", "longer than 64 KiB"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: v\r\n" * 200, "more than 100 header lines"),
+    ],
+)
+def test_bad_connect_replies(pair: tuple[CountingSocket, socket.socket], reply: bytes, message: str) -> None:
+    with pytest.raises(ProxyError, match=message) as caught:
+        read_reply(pair, reply)
+    assert str(caught.value).startswith("HTTP proxy 127.0.0.1:3128")
+    assert "hunter2" not in str(caught.value) and "dTpodW50ZXIy" not in str(caught.value)
+
+
+def test_a_head_over_64_kib_stops_reading_at_the_bound(pair: tuple[CountingSocket, socket.socket]) -> None:
+    ours, theirs = pair
+    flood = gevent_free_writer(theirs, b"HTTP/1.1 200 OK\r\nX: " + b"v" * 200_000)
+    with pytest.raises(ProxyError, match="longer than 64 KiB"):
+        _read_connect_reply(ours, HTTP_PROXY)  # type: ignore[arg-type]
+    flood.join(5)
+    assert sum(ours.recvs) <= 64 * 1024 + 4096
+
+
+def gevent_free_writer(sock: socket.socket, data: bytes) -> threading.Thread:
+    """Write ``data`` from a thread (the reader stops early; the writer must not block the test)."""
+
+    def write() -> None:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_proxy_that_closes_before_answering(pair: tuple[CountingSocket, socket.socket]) -> None:
+    with pytest.raises(ProxyError, match="closed the connection before answering CONNECT"):
+        read_reply(pair, b"HTTP/1.1 200 OK\r\n", close=True)
+
+
+@pytest.mark.parametrize(
+    ("reply", "reads"),
+    [
+        (b"\x05\x02" + b"\x01\x00" + b"\x05\x00\x00\x01" + bytes(6), [2, 2, 4, 6]),
+        (b"\x05\x02" + b"\x01\x00" + b"\x05\x00\x00\x03\x09localhost\x00\x50", [2, 2, 4, 1, 11]),
+        (b"\x05\x00" + b"\x05\x00\x00\x04" + bytes(18), [2, 4, 18]),
+    ],
+)
+def test_socks5_reads_exactly_each_reply(pair: tuple[CountingSocket, socket.socket], reply: bytes, reads: list[int]):
+    ours, theirs = pair
+    theirs.sendall(reply + b"FIRST BYTES OF THE TARGET")
+    _socks5_handshake(ours, SOCKS_PROXY, "example.com", 80)  # type: ignore[arg-type]
+    assert ours.recvs == reads
+    assert ours.sock.recv(100) == b"FIRST BYTES OF THE TARGET"  # nothing past the reply was read
+    assert ours.sent.endswith(b"\x05\x01\x00\x03\x0bexample.com\x00\x50")
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"\x05\x02\x01\x01", "SOCKS5 proxy 127.0.0.1:1080: refused the username/password"),
+        (b"\x05\xff", "accepts none of our authentication methods"),
+        (b"\x05\x00\x05\x04", r"host unreachable \(SOCKS5 reply 4\)"),
+        (b"\x05\x02", "closed the connection while we waited for its answer to our username/password"),
+        (b"\x05\x00\x05\x00\x00\x01\x00", "closed the connection while we waited for its CONNECT reply"),
+        (b"", "closed the connection while we waited for its method selection"),
+    ],
+)
+def test_socks5_failures_in_words(pair: tuple[CountingSocket, socket.socket], reply: bytes, message: str) -> None:
+    ours, theirs = pair
+    theirs.sendall(reply)
+    theirs.shutdown(socket.SHUT_WR)
+    with pytest.raises(ProxyError, match=message) as caught:
+        _socks5_handshake(ours, SOCKS_PROXY, "example.com", 80)  # type: ignore[arg-type]
+    assert str(caught.value).startswith("SOCKS5 proxy 127.0.0.1:1080: ")
+    assert caught.value.socks_code == (4 if "reply 4" in message else None)
+    assert "hunter2" not in str(caught.value)
