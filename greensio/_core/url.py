@@ -67,10 +67,10 @@ class Proxy:
     password: Optional[str] = field(default=None, repr=False)
 
     def __repr__(self) -> str:
-        return f"Proxy({self.url!r})"
+        return f"Proxy({self.redacted_url!r})"
 
     @property
-    def url(self) -> str:
+    def redacted_url(self) -> str:
         """The proxy URL with any credentials masked (``***``), for messages and logs."""
         credentials = self.authorization is not None or self.username is not None
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -23,6 +23,7 @@ from gevent import socket as gsocket
 from gevent.server import StreamServer
 
 import greensio
+import greensio._core.url
 import greensio._io.net
 from tests.servers.process import free_port
 
@@ -255,3 +256,40 @@ def test_local_dns_tries_the_next_family_when_the_first_is_refused(node_server, 
     with _connect(f"http://localhost:{node_server.port}", f"socks5://127.0.0.1:{connect_first.port}") as sio:
         assert sio.call("echo", "second family", timeout=WAIT) == "second family"
     assert connect_first.requests == ["::1", "127.0.0.1"]
+
+
+class SilentServer:
+    """Accepts connections and reads what comes, never answering (a stuck proxy)."""
+
+    def __init__(self) -> None:
+        self.server = StreamServer(("127.0.0.1", 0), self._handle)
+        self.server.start()
+        self.port = self.server.server_port
+
+    def _handle(self, client: gsocket.socket, address: object) -> None:
+        while client.recv(4096):
+            pass
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.server.stop()
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "http"])
+def test_a_proxy_that_never_answers_is_bounded_by_the_timeout(silent, scheme):
+    started = time.monotonic()
+    with pytest.raises(greensio.TimeoutError):
+        greensio.connect(
+            "http://127.0.0.1:9", proxy=f"{scheme}://127.0.0.1:{silent.port}", timeout=0.5, reconnection=False, **FAST
+        )
+    assert 0.5 <= time.monotonic() - started < 1.0
+
+
+def test_open_connection_with_a_socket_timeout_names_the_proxy(silent):
+    proxy = greensio._core.url.parse_proxy(f"socks5h://{CREDENTIALS}@127.0.0.1:{silent.port}")
+    with pytest.raises(greensio._io.net.ProxyError) as caught:
+        greensio._io.net.open_connection("example.com", 80, 0.2, None, proxy)
+    assert str(caught.value) == f"SOCKS5 proxy 127.0.0.1:{silent.port}: timed out"
