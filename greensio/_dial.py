@@ -8,22 +8,32 @@ failure into a ``ConnectionError`` whose one-line message names the cause.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+import os
+from typing import Any, Mapping, Optional
 
 import gevent
 
 from . import _registry
 from ._clock import Clock
 from ._core.engine import EngineState
-from ._core.url import Proxy, Target, engine_url
+from ._core.url import Proxy, Target, engine_url, parse_proxy, proxy_from_env
 from ._exceptions import ConnectionError, ProtocolError
 from ._io.net import make_ssl_context
 from ._io.transport import ConnectParams, Packet, Transport, TransportClosed, TransportFactory
 from ._options import ManagerOptions, resolve
 
-__all__ = ["Dialer", "Dialed"]
+__all__ = ["Dialer", "Dialed", "choose_proxy"]
 
 log = logging.getLogger("greensio")
+
+
+def choose_proxy(target: Target, options: ManagerOptions, environ: Mapping[str, str]) -> Optional[Proxy]:
+    """The ``proxy`` option (for every host, loopback included), else with ``trust_env`` the
+    environment's HTTP(S)_PROXY / ALL_PROXY unless NO_PROXY or loopback says direct."""
+    if options.proxy is not None:
+        return options.proxy_url
+    url = proxy_from_env(environ, target) if options.trust_env else None
+    return parse_proxy(url) if url else None
 
 
 class Dialed:
@@ -43,9 +53,7 @@ class Dialer:
 
     __slots__ = ("target", "options", "key", "cookies", "_factory", "_clock", "_ssl_context", "_proxy", "_params")
 
-    def __init__(
-        self, target: Target, options: ManagerOptions, factory: TransportFactory, clock: Clock, proxy: Optional[Proxy]
-    ) -> None:
+    def __init__(self, target: Target, options: ManagerOptions, factory: TransportFactory, clock: Clock) -> None:
         self.target = target
         self.options = options
         self.key = (target.scheme, target.host, target.port, options.path)
@@ -53,7 +61,7 @@ class Dialer:
         self._factory = factory
         self._clock = clock
         self._ssl_context = make_ssl_context(options.ssl_verify, options.ssl_context) if target.secure else None
-        self._proxy = proxy
+        self._proxy = choose_proxy(target, options, os.environ)
         self._params: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # query and headers of this connection
 
     def first_transport(self) -> str:

@@ -20,7 +20,6 @@ import dataclasses
 import enum
 import logging
 import math
-import urllib.request
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import gevent
@@ -31,7 +30,7 @@ from ._clock import GEVENT_CLOCK, Clock
 from ._codecs import codecs_for
 from ._connection import Connection
 from ._core.backoff import Backoff
-from ._core.url import Proxy, Target, parse_proxy, parse_url
+from ._core.url import Target, parse_url
 from ._dial import Dialed, Dialer
 from ._dispatch import Dispatcher
 from ._emitter import Emitter, take
@@ -114,8 +113,7 @@ class Manager:
         )
         self.write: Callable[[Sequence[Packet]], None] = self.outbox.write
         self.sockets: dict[str, NamespaceSocket] = {}
-        proxy = opts.proxy_url if opts.proxy is not None else _proxy_for(self._target, None, opts.trust_env)
-        self._dialer = Dialer(self._target, opts, _transports or GeventTransports(), self.clock, proxy)
+        self._dialer = Dialer(self._target, opts, _transports or GeventTransports(), self.clock)
         backoff = Backoff(opts.reconnection_delay, opts.reconnection_delay_max, opts.randomization_factor)
         self._reconnector = Reconnector(self, self.runner, backoff, opts.reconnection, opts.reconnection_attempts)
         self._conn: Optional[Connection] = None
@@ -473,15 +471,3 @@ def manager_for(url: str, target: Target, namespace: str, options: dict[str, Any
     if not fresh:
         _registry.share(key, manager)
     return manager
-
-
-def _proxy_for(target: Target, proxy: Optional[str], trust_env: bool) -> Optional[Proxy]:
-    """The proxy option, else (with trust_env) HTTP(S)_PROXY unless NO_PROXY or loopback says direct."""
-    if proxy is not None:
-        return parse_proxy(proxy)
-    if not trust_env or target.host in ("localhost", "127.0.0.1", "::1") or target.host.startswith("127."):
-        return None
-    url = urllib.request.getproxies_environment().get("https" if target.secure else "http")
-    if url is None or urllib.request.proxy_bypass_environment(target.host):  # type: ignore[attr-defined]
-        return None
-    return parse_proxy(url)

@@ -12,7 +12,9 @@ import pytest
 
 import greensio
 from greensio._core.url import Proxy, parse_proxy, parse_url, proxy_from_env
+from greensio._dial import choose_proxy
 from greensio._io.net import ProxyError, _read_connect_reply, _socks5_handshake
+from greensio._options import ManagerOptions
 
 # -- parse_proxy --------------------------------------------------------------------------------
 
@@ -230,26 +232,33 @@ def test_lower_case_no_proxy_first() -> None:
 
 
 def test_the_proxy_option_applies_to_every_host_loopback_included() -> None:
-    manager = greensio.Manager("http://127.0.0.1:3000", proxy="socks5h://u:p@p:1")
-    assert manager._proxy == Proxy("p", 1, scheme="socks5h", username="u", password="p")
-    assert greensio.Manager("http://127.0.0.1:3000", proxy="http://p:1")._proxy == Proxy("p", 1)
+    loopback = parse_url("http://127.0.0.1:3000")
+    expected = Proxy("p", 1, scheme="socks5h", username="u", password="p")
+    assert choose_proxy(loopback, ManagerOptions(proxy="socks5h://u:p@p:1"), {}) == expected
+    assert choose_proxy(loopback, ManagerOptions(proxy="http://p:1"), {}) == Proxy("p", 1)
 
 
-def test_environment_proxies_only_with_trust_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ALL_PROXY", "REQUEST_METHOD"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", "http://envproxy:8080")
-    monkeypatch.setenv("HTTPS_PROXY", "socks5://secureproxy:1080")
-    monkeypatch.setenv("NO_PROXY", "internal.example")
+def test_environment_proxies_only_with_trust_env() -> None:
+    environ = {
+        "HTTP_PROXY": "http://envproxy:8080",
+        "HTTPS_PROXY": "socks5://secureproxy:1080",
+        "NO_PROXY": "internal.example",
+    }
 
     def proxy(url: str, trust_env: bool) -> Optional[Proxy]:
-        return greensio.Manager(url, trust_env=trust_env)._proxy  # type: ignore[no-any-return]
+        return choose_proxy(parse_url(url), ManagerOptions(trust_env=trust_env), environ)
 
     assert proxy("http://example.org", trust_env=False) is None
     assert proxy("http://example.org", trust_env=True) == Proxy("envproxy", 8080)
     assert proxy("https://example.org", trust_env=True) == Proxy("secureproxy", 1080, scheme="socks5")
     assert proxy("http://internal.example", trust_env=True) is None
     assert proxy("http://localhost:3000", trust_env=True) is None
+
+
+def test_all_proxy_is_read_with_trust_env() -> None:
+    environ = {"ALL_PROXY": "socks5h://allproxy:1080"}
+    found = choose_proxy(parse_url("https://example.org"), ManagerOptions(trust_env=True), environ)
+    assert found == Proxy("allproxy", 1080, scheme="socks5h")
 
 
 # -- reading proxy replies (greensio._io.net), over a socket pair -------------------------------------------
