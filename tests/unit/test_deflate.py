@@ -106,6 +106,12 @@ def test_accepted_answers(answer: str, params: DeflateParams) -> None:
     assert accept(answer) == params
 
 
+def test_connections_with_the_same_answer_share_one_params_object() -> None:
+    first = accept("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+    again = accept("permessage-deflate;client_no_context_takeover;server_no_context_takeover")
+    assert first is again
+
+
 @pytest.mark.parametrize("answer", [None, "", "  ", "\t"])
 def test_no_answer_means_no_compression(answer: str | None) -> None:
     assert accept(answer) is None
@@ -210,12 +216,14 @@ def test_a_window_of_8_bits_means_nothing_is_compressed() -> None:
 
 
 def test_level_and_threshold() -> None:
-    codec = Deflate(NO_TAKEOVER, threshold=10, level=1)
-    assert (codec.threshold, codec.level) == (10, 1)
-    assert Deflate(NO_TAKEOVER).level == DEFAULT_LEVEL == 6
+    codec = Deflate(NO_TAKEOVER, threshold=10, level=9)
+    assert (codec.threshold, codec.level) == (10, 9)
+    assert (
+        (Deflate(NO_TAKEOVER).threshold, Deflate(NO_TAKEOVER).level) == (DEFAULT_THRESHOLD, DEFAULT_LEVEL) == (1024, 1)
+    )
     data = json_event(65536)
     assert inflate(codec.compress(data)) == data
-    assert len(codec.compress(data)) > len(Deflate(NO_TAKEOVER).compress(data))  # level 1 compresses less
+    assert len(codec.compress(data)) < len(Deflate(NO_TAKEOVER).compress(data))  # level 9 compresses more
 
 
 @settings(max_examples=examples(200), deadline=None)
