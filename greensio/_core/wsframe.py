@@ -191,6 +191,7 @@ class FrameReader:
         return ping
 
     def feed(self, data: Any) -> list[object]:
+        """The messages (and a CLOSE) that ``data``, the next bytes read, completes."""
         out: list[object] = []
         if self.closed:
             return out
