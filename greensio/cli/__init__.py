@@ -44,7 +44,9 @@ COMMANDS: dict[str, tuple[Command, Callable[[int], int]]] = {
     "shell": (shell, lambda signum: 0),
     "emit": (emit, lambda signum: 128 + signum),
 }
-LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)  # by the count of -v
+# By the count of -v. Without it, only errors: the command reports a failure itself, on one line (the
+# library's WARNING for a failed connect would say it twice).
+LOG_LEVELS = (logging.ERROR, logging.INFO, logging.DEBUG)
 
 
 class _LogFormatter(logging.Formatter):

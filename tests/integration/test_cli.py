@@ -515,7 +515,6 @@ NEEDS_LOG_LINES = pytest.mark.xfail(
 )
 
 
-@NEEDS_LOG_LINES
 def test_verbose_prints_the_librarys_info_lines_on_stderr(node_server):
     result = run_cli("emit", node_server.url, "echo", "--ack", "-v")
     assert result.returncode == 0, result.stderr

@@ -397,7 +397,7 @@ def test_a_wrong_key_is_a_usage_error(pki: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(
-    "verbosity, level", [(0, logging.WARNING), (1, logging.INFO), (2, logging.DEBUG), (5, logging.DEBUG)]
+    "verbosity, level", [(0, logging.ERROR), (1, logging.INFO), (2, logging.DEBUG), (5, logging.DEBUG)]
 )
 def test_verbose_sets_the_level_of_the_greensio_logger_and_is_undone(verbosity: int, level: int) -> None:
     logger = logging.getLogger("greensio")
@@ -411,14 +411,15 @@ def test_verbose_sets_the_level_of_the_greensio_logger_and_is_undone(verbosity: 
 
 
 @pytest.mark.parametrize(
-    "verbosity, shown", [(0, ["WARNING"]), (1, ["INFO", "WARNING"]), (2, ["DEBUG", "INFO", "WARNING"])]
+    "verbosity, shown",
+    [(0, ["ERROR"]), (1, ["INFO", "WARNING", "ERROR"]), (2, ["DEBUG", "INFO", "WARNING", "ERROR"])],
 )
 def test_verbose_shows_the_greensio_loggers_records_on_stderr(
     verbosity: int, shown: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     undo = cli._log_to_stderr(verbosity, timestamps=False)
     try:
-        for level in (logging.DEBUG, logging.INFO, logging.WARNING):
+        for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR):
             logging.getLogger("greensio").log(level, "at %s", logging.getLevelName(level))
         logging.getLogger("other").warning("not ours")
     finally:
