@@ -26,6 +26,7 @@ from tests.servers.process import free_port
 
 from .helpers import WAIT, Recorder, connect
 from .processes import ROOT, RUN_TIMEOUT, LineReader, run_cli, spawn_cli, stop
+from .test_socks import Pproxy
 from .test_transports import ConnectProxy
 
 
@@ -410,6 +411,17 @@ def test_through_an_http_proxy(node_server):
         assert proxy.requests and proxy.requests[0][0] == f"127.0.0.1:{node_server.port}"
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+def test_through_a_socks5_proxy(node_server, tmp_path, scheme):
+    socks = Pproxy(tmp_path / "pproxy.log")
+    try:
+        result = run_cli("emit", node_server.url, "echo", '"via socks"', "--ack", "--proxy", socks.url(scheme))
+        assert (result.returncode, result.stdout) == (0, '["via socks"]\n'), result.stderr
+        assert f"127.0.0.1:{node_server.port}" in socks.targets(0)
+    finally:
+        socks.stop()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("msgpack") is None, reason="msgpack is not installed")
