@@ -65,6 +65,14 @@ class EngineState:
         """True once no PING arrived within pingInterval + pingTimeout."""
         return now >= self.deadline
 
+    def tick(self, now: float) -> None:
+        """Nothing to do on a timer: in v4 the server sends the heartbeat (see engine3.EngineState3)."""
+
+    @property
+    def next_timer(self) -> float:
+        """When the runtime must check ``expired`` next: the deadline."""
+        return self.deadline
+
     def _beat(self, now: float) -> None:
         hs = self.handshake
         assert hs is not None

@@ -61,7 +61,54 @@ def _bad_command(port: int) -> list[str]:
     return [sys.executable, str(SERVERS_DIR / "bad_server.py"), "--port", str(port)]
 
 
-COMMANDS = {"node": _node_command, "python": _python_command, "bad": _bad_command}
+def _ping_flags(ping_interval: Optional[float], ping_timeout: Optional[float], scale: int) -> list[str]:
+    flags = []
+    if ping_interval is not None:
+        flags += ["--ping-interval", str(round(ping_interval * scale) if scale != 1 else ping_interval)]
+    if ping_timeout is not None:
+        flags += ["--ping-timeout", str(round(ping_timeout * scale) if scale != 1 else ping_timeout)]
+    return flags
+
+
+def _node2_command(
+    port: int,
+    *,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = None,
+    root_middleware: bool = False,
+) -> list[str]:
+    """socket.io 2.x (v2/node2_server.js; `npm ci` in v2/ first)."""
+    command = [shutil.which("node") or "node", str(SERVERS_DIR / "v2" / "node2_server.js"), "--port", str(port)]
+    command += _ping_flags(ping_interval, ping_timeout, 1000)
+    if root_middleware:
+        command.append("--root-middleware")
+    return command
+
+
+def _py4_command(
+    port: int,
+    *,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = None,
+    root_refuses: bool = False,
+) -> list[str]:
+    """python-socketio 4 in its own virtualenv (py4/venv.py makes it on first use)."""
+    from .py4 import venv
+
+    command = [str(venv.ensure()), str(SERVERS_DIR / "py4" / "py4_server.py"), "--port", str(port)]
+    command += _ping_flags(ping_interval, ping_timeout, 1)
+    if root_refuses:
+        command.append("--root-refuses")
+    return command
+
+
+COMMANDS = {
+    "node": _node_command,
+    "python": _python_command,
+    "bad": _bad_command,
+    "node2": _node2_command,
+    "py4": _py4_command,
+}
 
 
 class ServerProcess:
@@ -69,8 +116,10 @@ class ServerProcess:
 
     ``options`` map to the server's command line flags (times in seconds):
     node takes ping_interval, ping_timeout, recovery and parser; python takes
-    ping_interval (whole seconds) and ping_timeout; bad takes none. The
-    server's output goes to ``log_path``.
+    ping_interval (whole seconds) and ping_timeout; bad takes none; node2
+    (socket.io 2.x) takes ping_interval, ping_timeout and root_middleware; py4
+    (python-socketio 4) takes ping_interval (whole seconds), ping_timeout and
+    root_refuses. The server's output goes to ``log_path``.
     """
 
     def __init__(self, kind: str, log_path: Path, **options: object) -> None:
