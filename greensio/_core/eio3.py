@@ -17,7 +17,7 @@ client does not send ``b64=1``, as greensio does not:
 - Node: text framing when the response holds no binary packet, binary framing
   when it does;
 - python-engineio 3: binary framing always (text framing with ``b64=1``, whose
-  lengths are UTF-8 byte counts: a third unit, never asked for here).
+  lengths its source counts in UTF-8 bytes: a third unit; never asked for here).
 
 What greensio sends: binary framing with ``Content-Type: application/octet-stream``.
 Both servers read it (Node by that content type, python-engineio by its first

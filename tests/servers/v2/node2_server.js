@@ -43,12 +43,13 @@ function tallyReport(key) {
 }
 
 const httpServer = http.createServer();
-// Created unattached: 2.x decides at attach() whether "/" has middlewares.
-const io = new Server({
+// Created unattached: 2.x decides at attach() whether "/" has middlewares, and takes the
+// Engine.IO options there (those given to the constructor without a server are dropped).
+const io = new Server({ serveClient: false });
+const engineOptions = {
   pingInterval: Number(args["ping-interval"]),
   pingTimeout: Number(args["ping-timeout"]),
-  serveClient: false,
-});
+};
 
 function on(socket, event, handler) {
   socket.on(event, (...eventArgs) => {
@@ -136,7 +137,7 @@ io.of("/private").use((socket, next) => {
   next(new Error("not authorized"));
 });
 for (const name of ["/", "/chat", "/private"]) io.of(name).on("connection", onConnection);
-io.attach(httpServer);
+io.attach(httpServer, engineOptions);
 
 process.on("SIGTERM", () => {
   io.close(); // closes every client and the HTTP server
