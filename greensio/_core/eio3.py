@@ -66,6 +66,7 @@ _STRING, _BINARY, _END = 0, 1, 255
 _MESSAGE_BYTE = 4
 _TO_DIGIT_BYTES = bytes.maketrans(b"0123456789", bytes(range(10)))
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_Cut = Callable[[Any, int, int], str]
 
 
 def utf16_length(text: str) -> int:
@@ -133,13 +134,18 @@ def _decode_binary_framing(view: memoryview) -> list[str | bytes]:
 def decode_text_payload(text: str) -> list[str | bytes]:
     """Split a text-framed payload whose lengths count UTF-16 code units."""
     if _ASTRAL.search(text) is None:  # code points and UTF-16 units agree
-        return _split(text, len(text), _cut_str)
+        return _split(text, len(text), _cut_str, _cut_str)
     units = text.encode("utf-16-le", "surrogatepass")
-    return _split(units, len(units) // 2, _cut_utf16)
+    return _split(units, len(units) // 2, _cut_utf16_head, _cut_utf16)
 
 
 def _cut_str(text: Any, start: int, stop: int) -> str:
     cut: str = text[start:stop]
+    return cut
+
+
+def _cut_utf16_head(units: Any, start: int, stop: int) -> str:
+    cut: str = units[2 * start : 2 * stop].decode("utf-16-le", "surrogatepass")  # may end inside a pair
     return cut
 
 
@@ -151,12 +157,13 @@ def _cut_utf16(units: Any, start: int, stop: int) -> str:
     return cut
 
 
-def _split(data: str | bytes, end: int, cut: Callable[[Any, int, int], str]) -> list[str | bytes]:
-    """Walk the ``<len>:<packet>`` items of *end* units of *data*; ``cut(data, start, stop)`` is a unit slice."""
+def _split(data: str | bytes, end: int, head_cut: _Cut, cut: _Cut) -> list[str | bytes]:
+    """Walk the ``<len>:<packet>`` items of *end* units of *data*; ``cut(data, start, stop)`` is a
+    slice in units (``head_cut`` reads a length prefix, which may end inside a character)."""
     packets: list[str | bytes] = []
     i = 0
     while i < end:
-        head = cut(data, i, min(end, i + MAX_LENGTH_DIGITS + 1))
+        head = head_cut(data, i, min(end, i + MAX_LENGTH_DIGITS + 1))
         colon = head.find(":")
         digits = head[:colon]
         if colon <= 0 or not digits.isascii() or not digits.isdigit():
