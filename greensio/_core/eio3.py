@@ -64,7 +64,10 @@ MAX_LENGTH_DIGITS = 10
 
 _STRING, _BINARY, _END = 0, 1, 255
 _MESSAGE_BYTE = 4
-_TO_DIGIT_BYTES = bytes.maketrans(b"0123456789", bytes(range(10)))
+_DIGIT_BYTES = bytes(range(10))
+_TO_DIGIT_BYTES = bytes.maketrans(b"0123456789", _DIGIT_BYTES)
+_FROM_DIGIT_BYTES = bytes.maketrans(_DIGIT_BYTES, b"0123456789")
+_TEXT_HEAD = re.compile(f"([0-9]{{1,{MAX_LENGTH_DIGITS}}}):")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _Cut = Callable[[Any, int, int], str]
 
@@ -83,35 +86,33 @@ def decode_payload(body: bytes | bytearray | memoryview) -> list[str | bytes]:
     """Split a polling response body (either framing) into packets; empty body: no packet."""
     if not body:
         return []
-    first = body[0]
+    data = body if type(body) is bytes else bytes(body)
+    first = data[0]
     if first == _STRING or first == _BINARY:
-        return _decode_binary_framing(memoryview(body))
+        return _decode_binary_framing(data)
     try:
-        text = bytes(body).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError("invalid UTF-8 in a polling response") from None
     return decode_text_payload(text)
 
 
-def _decode_binary_framing(view: memoryview) -> list[str | bytes]:
+def _decode_binary_framing(body: bytes) -> list[str | bytes]:
     packets: list[str | bytes] = []
-    end = len(view)
+    end = len(body)
+    find = body.find
     i = 0
     while i < end:
-        kind = view[i]
-        if kind != _STRING and kind != _BINARY:
+        kind = body[i]
+        if kind > _BINARY:
             raise ProtocolError(f"invalid binary payload: packet kind {kind} (expected 0 or 1)")
-        j = i + 1
-        stop = min(end, j + MAX_LENGTH_DIGITS + 1)
-        size = 0
-        while j < stop and view[j] != _END:
-            digit = view[j]
-            if digit > 9:
-                raise ProtocolError(f"invalid binary payload: length digit {digit}")
-            size = size * 10 + digit
-            j += 1
-        if j == stop or j == i + 1:
+        j = find(b"\xff", i + 1, i + 2 + MAX_LENGTH_DIGITS)
+        digits = body[i + 1 : j]
+        if j < 0 or not digits:
             raise ProtocolError("invalid binary payload: missing or overlong length")
+        if digits.translate(None, _DIGIT_BYTES):
+            raise ProtocolError(f"invalid binary payload: length digits {digits!r}")
+        size = int(digits.translate(_FROM_DIGIT_BYTES))
         start = j + 1
         i = start + size
         if i > end:
@@ -119,29 +120,47 @@ def _decode_binary_framing(view: memoryview) -> list[str | bytes]:
         if not size:
             raise ProtocolError("empty packet in binary payload")
         if kind == _BINARY:
-            if view[start] != _MESSAGE_BYTE:
-                raise ProtocolError(f"binary packet of type {view[start]} (only MESSAGE carries binary)")
-            packets.append(view[start + 1 : i].tobytes())
+            if body[start] != _MESSAGE_BYTE:
+                raise ProtocolError(f"binary packet of type {body[start]} (only MESSAGE carries binary)")
+            packets.append(body[start + 1 : i])
             continue
         try:
-            text = view[start:i].tobytes().decode("utf-8")
+            text = body[start:i].decode("utf-8")
         except UnicodeDecodeError:
             raise ProtocolError("invalid UTF-8 in a binary payload") from None
-        packets.append(_text_packet(text))
+        packets.append(text if text[0] in TYPES else _text_packet(text))
     return packets
 
 
 def decode_text_payload(text: str) -> list[str | bytes]:
     """Split a text-framed payload whose lengths count UTF-16 code units."""
-    if _ASTRAL.search(text) is None:  # code points and UTF-16 units agree
-        return _split(text, len(text), _cut_str, _cut_str)
+    if text.isascii():
+        return _split_bmp(text)
     units = text.encode("utf-16-le", "surrogatepass")
+    if len(units) == 2 * len(text):  # no character outside the BMP: code points and units agree
+        return _split_bmp(text)
     return _split(units, len(units) // 2, _cut_utf16_head, _cut_utf16)
 
 
-def _cut_str(text: Any, start: int, stop: int) -> str:
-    cut: str = text[start:stop]
-    return cut
+def _split_bmp(text: str) -> list[str | bytes]:
+    """``<len>:<packet>`` items of a text where each character is one UTF-16 unit."""
+    packets: list[str | bytes] = []
+    end = len(text)
+    match = _TEXT_HEAD.match
+    i = 0
+    while i < end:
+        head = match(text, i)
+        if head is None:
+            raise ProtocolError(f"invalid text payload: bad length prefix {text[i : i + 12]!r}")
+        start = head.end()
+        size = int(head.group(1))
+        i = start + size
+        if i > end:
+            raise ProtocolError(f"truncated text payload: a packet of {size} units, {end - start} left")
+        if size:  # "0:" is the empty payload
+            packet = text[start:i]
+            packets.append(packet if packet[0] in TYPES else _text_packet(packet))
+    return packets
 
 
 def _cut_utf16_head(units: Any, start: int, stop: int) -> str:
@@ -157,9 +176,9 @@ def _cut_utf16(units: Any, start: int, stop: int) -> str:
     return cut
 
 
-def _split(data: str | bytes, end: int, head_cut: _Cut, cut: _Cut) -> list[str | bytes]:
-    """Walk the ``<len>:<packet>`` items of *end* units of *data*; ``cut(data, start, stop)`` is a
-    slice in units (``head_cut`` reads a length prefix, which may end inside a character)."""
+def _split(data: bytes, end: int, head_cut: _Cut, cut: _Cut) -> list[str | bytes]:
+    """Walk the ``<len>:<packet>`` items of *end* UTF-16 units of *data*; ``cut(data, start, stop)``
+    is a slice in units (``head_cut`` reads a length prefix, which may end inside a character)."""
     packets: list[str | bytes] = []
     i = 0
     while i < end:

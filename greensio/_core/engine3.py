@@ -14,6 +14,17 @@ Rules (those of engine.io-client 3.x, the reference client of Socket.IO 2.x):
 - CLOSE ends the connection; a second OPEN, an UPGRADE or an unknown type is a
   protocol error.
 
+What the servers do (tests/v3/test_v3_servers_raw.py): neither ever sends PING.
+Node 2.x answers a PING with a PONG without its data (but for the upgrade probe),
+python-engineio 3 echoes the data; Node closes a connection that sent nothing for
+pingInterval + pingTimeout, python-engineio 3 one that sent no PING for
+pingInterval + 5 s (its grace period), and ends a long-poll that found nothing to
+send within pingTimeout (HTTP 400, session closed; its defaults, 25 s and 60 s,
+never let that happen between PINGs). After UPGRADE, python-engineio 3 sends a
+NOOP on the WebSocket. A server-side close: Node closes the WebSocket without a
+CLOSE packet; python-engineio 3 sends CLOSE and leaves the WebSocket to the client
+to close (engine.io-client 3 ignores that CLOSE; here it ends the connection).
+
 The interface is that of :class:`greensio._core.engine.EngineState`: the
 runtime arms its timer at ``next_timer`` and calls ``tick(now)`` when it fires,
 then writes ``outbox``.

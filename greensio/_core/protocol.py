@@ -25,8 +25,9 @@ EIO=3 WS, Node 4.8        101, then the bytes of an HTTP 400 response ("Unsuppor
 EIO=3 WS, py-sio 5        101, then a close frame before any packet
 ========================  ==========================================================
 
-A v3 OPEN never has ``maxPayload``; every current v4 server sends it (socket.io
-3.x and early python-engineio 4 did not, so its absence alone proves nothing).
+A v3-only server's OPEN never has ``maxPayload``; every current v4 server sends
+it, to v3 clients too (socket.io 3.x and early python-engineio 4 did not send it,
+so its absence alone proves nothing).
 Over WebSocket a refusal of the connection by python-socketio (a refused "/")
 looks exactly like the version refusal, a close before OPEN, so that answer only
 says "try the other protocol once". With ``transports=["websocket"]`` and the
@@ -226,8 +227,11 @@ def detect_polling(requested: Protocol, status: int, body: bytes) -> Optional[Pr
 def detect_open(requested: Protocol, packets: Sequence[Packet]) -> Optional[Protocol]:
     """The protocol a WebSocket server speaks, from the packets of its first read (OPEN first).
 
-    A ``maxPayload`` in OPEN means V4; no ``maxPayload`` and a CONNECT without
-    payload right after it means V3 (Node 2.x joins "/" unasked). None: not yet known.
+    An OPEN answering V3 means V3 (a v4-only server refuses EIO=3; socket.io 3+
+    with ``allowEIO3`` speaks v3 to it, ``maxPayload`` included). Answering V4:
+    a ``maxPayload`` means V4 (no v3-only server sends it); none, and a CONNECT
+    without payload after the OPEN, means V3 (Node 2.x joins "/" unasked).
+    None: not known yet, or not an OPEN.
     """
     if not packets or not isinstance(packets[0], str) or packets[0][:1] != eio.OPEN:
         return None
@@ -235,11 +239,13 @@ def detect_open(requested: Protocol, packets: Sequence[Packet]) -> Optional[Prot
         handshake = json.loads(packets[0][1:])
     except ValueError:
         return None
+    if requested is V3:
+        return V3
     if isinstance(handshake, dict) and "maxPayload" in handshake:
         return V4
     if any(isinstance(p, str) and p[:1] == eio.MESSAGE and is_v3_connect_reply(p[1:]) for p in packets[1:]):
         return V3
-    return requested if requested is V3 else None
+    return None
 
 
 def is_v3_connect_reply(text: str) -> bool:

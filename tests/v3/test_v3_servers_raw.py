@@ -501,3 +501,20 @@ def test_websocket_upgrade_with_an_unknown_sid(v3_server: ServerProcess) -> None
         ws = RawWebSocket(v3_server.port, sid="nope")
         assert ws.recv() is None and ws.closed_by_server
         ws.close()
+
+
+def test_tally_and_observe(v3_server: ServerProcess) -> None:
+    """The bookkeeping events of the test servers (tests/servers/README.md) work on both."""
+    observer, _ = open_polling(v3_server)
+    assert observer.send_and_poll(['421["observe"]'], 1) == ['431["ok"]']
+    key = f"k-{observer.sid}"
+    replies = observer.send_and_poll([f'422["tally","{key}",1]', f'423["tally","{key}",2]'], 2)
+    assert sorted(replies) == ['432["ok"]', '433["ok"]']
+    assert observer.send_and_poll([f'424["tally_report","{key}"]'], 1) == ["434[[[1,2,1]]]"]
+    leaving, _ = open_polling(v3_server)
+    leaving.send_and_poll(["40/chat,"], 1)
+    leaving.post(["41/chat,"])
+    (event,) = decode_all(link_for(observer.sid), observer.poll_until(1))
+    assert event.data[0] == "peer_disconnect"
+    assert event.data[1] == (f"/chat#{leaving.sid}" if v3_server.kind == "node2" else leaving.sid)
+    assert event.data[2] == ("client namespace disconnect" if v3_server.kind == "node2" else "disconnect")
