@@ -19,6 +19,32 @@ STOP_TIMEOUT = 5  # seconds between SIGTERM and SIGKILL
 _running: set[ServerProcess] = set()
 
 
+def node_modules_stale(folder: Path) -> bool:
+    """True when ``npm ci`` must run in *folder*: no node_modules, or a lockfile newer than them."""
+    installed = folder / "node_modules" / ".package-lock.json"
+    return not installed.exists() or (folder / "package-lock.json").stat().st_mtime > installed.stat().st_mtime
+
+
+def npm_ci(folder: Path, timeout: float = 300) -> None:
+    """Install *folder*'s pinned Node dependencies; RuntimeError with npm's output when it fails."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed for the Node test servers (Node 20 + npm)")
+    try:
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=folder,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"npm ci failed in {folder}:\n{exc.stdout.decode()}{exc.stderr.decode()}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"npm ci did not finish in {timeout} s in {folder}") from exc
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -133,6 +159,12 @@ class ServerProcess:
 
     def __repr__(self) -> str:
         return f"<ServerProcess {self.kind} {self.url}>"
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def start(self) -> None:
         """Start the server and wait until it listens."""

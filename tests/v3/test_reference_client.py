@@ -10,6 +10,7 @@ reference client is wrong, the expectation says so and greensio must do better.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -144,7 +145,7 @@ def results(
 
 def test_the_two_implementations_have_the_same_scenarios() -> None:
     source = (SERVERS_DIR / "v2" / "client2_scenarios.js").read_text()
-    node_names = {line.split("async ")[1].split("(")[0] for line in source.splitlines() if line.startswith("  async ")}
+    node_names = set(re.findall(r"^  (?:async )?(\w+)(?:\(\) \{|: \(\) =>)", source, re.MULTILINE))
     assert node_names == set(greensio_scenarios.SCENARIOS) == set(EXPECTED) | {"heartbeat"}
 
 

@@ -47,7 +47,6 @@ async function whoami(socket) {
 }
 
 async function connectShape(socket) {
-  await connected(socket);
   const engineId = socket.io.engine.id;
   const info = await whoami(socket);
   return {
@@ -58,10 +57,31 @@ async function connectShape(socket) {
   };
 }
 
-async function reconnectAfterServerClose(transports) {
-  const socket = io(url, { ...FAST, transports });
+// Opens a socket on `path` with `options`, waits for its connect, returns body(socket), closes it.
+async function withSocket(path, options, body) {
+  const socket = io(`${url}${path}`, { ...FAST, ...options });
   try {
     await connected(socket);
+    return await body(socket);
+  } finally {
+    socket.close();
+  }
+}
+
+function binaryEcho(transport) {
+  return withSocket("", { transports: [transport] }, async (socket) => {
+    const got = once(socket, "echo");
+    socket.emit("echo", Buffer.from([0, 1, 255]));
+    return {
+      ack: await call(socket, "echo", Buffer.from([0, 1, 255]), "x"),
+      event: (await got).map(bytes),
+      transport: socket.io.engine.transport.name,
+    };
+  });
+}
+
+function reconnectAfterServerClose(transport) {
+  return withSocket("", { transports: [transport] }, async (socket) => {
     const firstId = socket.id;
     const gone = once(socket, "disconnect");
     const back = once(socket, "reconnect");
@@ -75,28 +95,22 @@ async function reconnectAfterServerClose(transports) {
       new_id: socket.id !== firstId,
       ack_after: await call(socket, "echo", "again"),
     };
-  } finally {
-    socket.close();
-  }
+  });
 }
 
+const UNICODE = "\u{1F600} \u00e9 \u{10348}\u20ac";
+
 const scenarios = {
-  async connect_root() {
-    const socket = io(url, FAST);
-    try {
-      return await connectShape(socket);
-    } finally {
-      socket.close();
-    }
-  },
+  connect_root: () => withSocket("", {}, connectShape),
 
   async connect_namespace() {
     const manager = new io.Manager(url, FAST);
     const root = manager.socket("/");
     const chat = manager.socket("/chat");
     try {
+      await connected(chat);
       const chatShape = await connectShape(chat);
-      await (root.connected ? Promise.resolve() : connected(root));
+      if (!root.connected) await connected(root);
       return { ...chatShape, same_engine: root.id === manager.engine.id };
     } finally {
       root.close();
@@ -104,81 +118,31 @@ const scenarios = {
     }
   },
 
-  async echo_ack() {
-    const socket = io(url, FAST);
-    try {
-      await connected(socket);
-      return { ack: await call(socket, "echo", "a", 1, { k: [true, null] }) };
-    } finally {
-      socket.close();
-    }
-  },
+  echo_ack: () =>
+    withSocket("", {}, async (socket) => ({ ack: await call(socket, "echo", "a", 1, { k: [true, null] }) })),
 
-  async echo_event() {
-    const socket = io(url, FAST);
-    try {
-      await connected(socket);
+  echo_event: () =>
+    withSocket("", {}, async (socket) => {
       const got = once(socket, "echo");
       socket.emit("echo", "b", 2);
       return { event: (await got).map(bytes) };
-    } finally {
-      socket.close();
-    }
-  },
+    }),
 
-  async unicode_polling() {
-    const socket = io(url, { ...FAST, transports: ["polling"] });
-    try {
-      await connected(socket);
-      const text = "\u{1F600} \u00e9 \u{10348}\u20ac";
-      return { ack: await call(socket, "echo", text, text.repeat(20)), transport: socket.io.engine.transport.name };
-    } finally {
-      socket.close();
-    }
-  },
+  unicode_polling: () =>
+    withSocket("", { transports: ["polling"] }, async (socket) => ({
+      ack: await call(socket, "echo", UNICODE, UNICODE.repeat(20)),
+      transport: socket.io.engine.transport.name,
+    })),
 
-  async binary_polling() {
-    const socket = io(url, { ...FAST, transports: ["polling"] });
-    try {
-      await connected(socket);
-      const got = once(socket, "echo");
-      socket.emit("echo", Buffer.from([0, 1, 255]));
-      return {
-        ack: await call(socket, "echo", Buffer.from([0, 1, 255]), "x"),
-        event: (await got).map(bytes),
-        transport: socket.io.engine.transport.name,
-      };
-    } finally {
-      socket.close();
-    }
-  },
+  binary_polling: () => binaryEcho("polling"),
 
-  async binary_websocket() {
-    const socket = io(url, { ...FAST, transports: ["websocket"] });
-    try {
-      await connected(socket);
-      const got = once(socket, "echo");
-      socket.emit("echo", Buffer.from([0, 1, 255]));
-      return {
-        ack: await call(socket, "echo", Buffer.from([0, 1, 255]), "x"),
-        event: (await got).map(bytes),
-        transport: socket.io.engine.transport.name,
-      };
-    } finally {
-      socket.close();
-    }
-  },
+  binary_websocket: () => binaryEcho("websocket"),
 
-  async server_call() {
-    const socket = io(url, FAST);
-    socket.on("ask", (a, b, ack) => ack("answer", a + b));
-    try {
-      await connected(socket);
+  server_call: () =>
+    withSocket("", {}, async (socket) => {
+      socket.on("ask", (a, b, ack) => ack("answer", a + b));
       return { ack: await call(socket, "server_call", "ask", 1, 2) };
-    } finally {
-      socket.close();
-    }
-  },
+    }),
 
   async refused_namespace() {
     const socket = io(`${url}/private`, FAST);
@@ -190,103 +154,65 @@ const scenarios = {
     }
   },
 
-  async auth_query() {
-    const socket = io(`${url}/private`, { ...FAST, query: { token: "secret" } });
-    try {
-      await connected(socket);
-      const info = await whoami(socket);
-      return { connected: socket.connected, token: info.query.token };
-    } finally {
-      socket.close();
-    }
-  },
+  auth_query: () =>
+    withSocket("/private", { query: { token: "secret" } }, async (socket) => ({
+      connected: socket.connected,
+      token: (await whoami(socket)).query.token,
+    })),
 
-  async server_disconnect() {
-    const socket = io(`${url}/chat`, FAST);
-    try {
-      await connected(socket);
+  server_disconnect: () =>
+    withSocket("/chat", {}, async (socket) => {
       const gone = once(socket, "disconnect");
       socket.emit("disconnect_me");
       const [reason] = await gone;
       return { reason, active_after: socket.io.reconnecting === true };
-    } finally {
-      socket.close();
-    }
-  },
+    }),
 
-  async reconnect() {
-    return reconnectAfterServerClose(["polling"]);
-  },
+  reconnect: () => reconnectAfterServerClose("polling"),
 
-  async reconnect_websocket() {
-    // Against python-socketio 4 this times out: python-engineio 3 sends a CLOSE packet and leaves
-    // the WebSocket open, and engine.io-client 3 ignores CLOSE packets (it waits for the ping timeout).
-    return reconnectAfterServerClose(["websocket"]);
-  },
+  // Against python-socketio 4 this times out: python-engineio 3 sends a CLOSE packet and leaves
+  // the WebSocket open, and engine.io-client 3 ignores CLOSE packets (it waits for the ping timeout).
+  reconnect_websocket: () => reconnectAfterServerClose("websocket"),
 
-  async burst() {
-    const socket = io(url, FAST);
-    const seen = [];
-    socket.on("burst", (i, payload) => seen.push([i, payload.length]));
-    try {
-      await connected(socket);
+  burst: () =>
+    withSocket("", {}, async (socket) => {
+      const seen = [];
+      socket.on("burst", (i, payload) => seen.push([i, payload.length]));
       const done = once(socket, "burst_done");
       socket.emit("burst", 20, 10);
       const [count] = await done;
       return { done: count, indexes: seen.map(([i]) => i), sizes: [...new Set(seen.map(([, n]) => n))] };
-    } finally {
-      socket.close();
-    }
-  },
+    }),
 
-  async websocket_only() {
-    const socket = io(url, { ...FAST, transports: ["websocket"] });
-    try {
-      await connected(socket);
-      return { transport: socket.io.engine.transport.name, ack: await call(socket, "echo", "ws") };
-    } finally {
-      socket.close();
-    }
-  },
+  websocket_only: () =>
+    withSocket("", { transports: ["websocket"] }, async (socket) => ({
+      transport: socket.io.engine.transport.name,
+      ack: await call(socket, "echo", "ws"),
+    })),
 
-  async upgrade() {
-    const socket = io(url, FAST);
-    try {
-      await connected(socket);
+  upgrade: () =>
+    withSocket("", {}, async (socket) => {
       const engine = socket.io.engine;
       if (engine.transport.name !== "websocket") await once(engine, "upgrade");
       return { transport: engine.transport.name, ack: await call(socket, "echo", "up") };
-    } finally {
-      socket.close();
-    }
-  },
+    }),
 
-  async broadcast() {
-    const sender = io(`${url}/chat`, FAST);
-    const receiver = io(`${url}/chat`, FAST);
-    try {
-      await Promise.all([connected(sender), connected(receiver)]);
-      const got = once(receiver, "news");
-      const ack = await call(sender, "broadcast", "news", "hello", 3);
-      return { ack, received: await got };
-    } finally {
-      sender.close();
-      receiver.close();
-    }
-  },
+  broadcast: () =>
+    withSocket("/chat", {}, (sender) =>
+      withSocket("/chat", {}, async (receiver) => {
+        const got = once(receiver, "news");
+        const ack = await call(sender, "broadcast", "news", "hello", 3);
+        return { ack, received: await got };
+      }),
+    ),
 
-  async heartbeat() {
-    // Meaningful against a server with a short pingInterval: the client sends PING, the server PONG.
-    const socket = io(url, { ...FAST, transports: ["websocket"] });
-    try {
-      await connected(socket);
+  // Meaningful against a server with a short pingInterval: the client sends PING, the server PONG.
+  heartbeat: () =>
+    withSocket("", { transports: ["websocket"] }, async (socket) => {
       const latencies = [];
       for (let i = 0; i < 2; i++) latencies.push((await once(socket.io, "pong"))[0]);
       return { pongs: latencies.length, latencies_ok: latencies.every((ms) => ms >= 0 && ms < 1000) };
-    } finally {
-      socket.close();
-    }
-  },
+    }),
 };
 
 const TIMEOUTS = { reconnect_websocket: 3000 };
