@@ -87,6 +87,12 @@ class EngineState3:
             raise ProtocolError("unexpected second OPEN packet")
         raise ProtocolError(f"unexpected Engine.IO packet {packet[:20]!r}")
 
+    def alive(self, now: float) -> None:
+        """Packets arrived (the runtime calls it once per batch, MESSAGEs included): the server lives."""
+        hs = self.handshake
+        if hs is not None:
+            self.deadline = now + hs.ping_interval + hs.ping_timeout
+
     def tick(self, now: float) -> None:
         """Queue a PING if one is due; the PONG must then come within pingTimeout."""
         hs = self.handshake

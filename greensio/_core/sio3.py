@@ -47,7 +47,7 @@ from urllib.parse import quote
 from .._exceptions import ProtocolError
 from .sio import CONNECT, CONNECT_ERROR, DISCONNECT, Packet
 
-__all__ = ["ERROR", "Link", "query_params", "socket_id"]
+__all__ = ["ERROR", "REFUSED", "Link", "handshake_refusal", "query_params", "refusal", "socket_id"]
 
 #: The v4 ERROR packet type: the number CONNECT_ERROR has in v5.
 ERROR = CONNECT_ERROR
@@ -112,6 +112,18 @@ def refusal(data: Any) -> Any:
         rest = data[1:]
         return {"message": data[0], "data": rest[0] if len(rest) == 1 else (rest or None)}
     return {"message": REFUSED, "data": data}
+
+
+def handshake_refusal(status: int, body: bytes) -> Optional[str]:
+    """The reason python-socketio 4 gave for refusing "/" in a polling handshake (HTTP 401 whose
+    body is a JSON string), or None: its root refusal, to report like an ERROR for "/"."""
+    if status != 401:
+        return None
+    try:
+        reason = json.loads(body)
+    except ValueError:
+        return None
+    return reason if isinstance(reason, str) else None
 
 
 class Link:

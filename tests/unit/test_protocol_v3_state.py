@@ -15,7 +15,7 @@ from greensio._core.eio import DEFAULT_MAX_PAYLOAD
 from greensio._core.engine import EngineClosed, EngineState
 from greensio._core.engine3 import EngineState3
 from greensio._core.session import Session
-from greensio._core.sio3 import REFUSED, Link, query_params, refusal, socket_id
+from greensio._core.sio3 import REFUSED, Link, handshake_refusal, query_params, refusal, socket_id
 from greensio._exceptions import ProtocolError
 
 OPEN = '0{"sid":"abc","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":5000}'
@@ -89,6 +89,14 @@ def test_any_packet_proves_the_server_alive() -> None:
     assert engine.deadline == 188.0
 
 
+def test_alive_moves_the_deadline_for_a_batch() -> None:
+    engine = opened()
+    engine.tick(125.0)
+    engine.alive(129.0)  # MESSAGEs read while the PONG is still on its way
+    assert engine.deadline == 159.0 and engine.ping_due == math.inf
+    EngineState3().alive(5.0)  # before OPEN: nothing to move
+
+
 def test_stray_pong_changes_nothing_but_the_deadline() -> None:
     engine = opened()
     engine.receive("3", 110.0)
@@ -141,7 +149,8 @@ def test_v4_engine_has_the_same_timer_interface() -> None:
     engine.open('0{"sid":"a","upgrades":[],"pingInterval":25000,"pingTimeout":5000}', 10.0)
     assert engine.next_timer == engine.deadline == 40.0
     engine.tick(1000.0)
-    assert engine.outbox == []
+    engine.alive(1000.0)
+    assert engine.outbox == [] and engine.deadline == 40.0
 
 
 @settings(max_examples=examples(200), deadline=None, database=None)
@@ -232,6 +241,13 @@ def test_the_derived_sid_satisfies_the_session() -> None:
 )
 def test_error_packets_become_connect_errors(text: str, nsp: str, data: Any) -> None:
     assert link().feed_text(text) == sio.Packet(sio.CONNECT_ERROR, nsp, data)
+
+
+def test_handshake_refusal() -> None:
+    assert handshake_refusal(401, b'"root refused"') == "root refused"  # python-socketio 4 refusing "/"
+    assert handshake_refusal(401, b"Unauthorized") is None
+    assert handshake_refusal(401, b'{"a":1}') is None
+    assert handshake_refusal(400, b'"root refused"') is None
 
 
 def test_refusal_shapes() -> None:

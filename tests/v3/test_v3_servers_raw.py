@@ -19,7 +19,7 @@ import pytest
 from greensio._core import eio3, sio
 from greensio._core.engine3 import EngineState3
 from greensio._core.protocol import V3, V4, detect_open, detect_polling, detect_refusal, is_v3_connect_reply
-from greensio._core.sio3 import Link
+from greensio._core.sio3 import Link, handshake_refusal
 from tests.servers.process import ServerProcess
 
 from .raw import RawPolling, RawWebSocket, Refused, http_request
@@ -236,6 +236,7 @@ def test_root_refused_py4(start_v3_server: Any) -> None:
     refused = http_request(server.port, "GET", {"EIO": "3", "transport": "polling", "refuse": "1"})
     assert (refused.status, refused.body) == (401, b'"root refused"')
     assert detect_polling(V3, refused.status, refused.body) is None  # nothing to do with versions
+    assert handshake_refusal(refused.status, refused.body) == "root refused"
     ws = RawWebSocket(server.port, refuse="1")  # over WebSocket: a 101 (gevent-websocket upgrades first)...
     assert ws.recv() is None and ws.closed_by_server  # ...then a close frame: as the version refusal
     ws.close()
