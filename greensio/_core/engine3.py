@@ -9,10 +9,11 @@ Rules (those of engine.io-client 3.x, the reference client of Socket.IO 2.x):
 - Every packet received moves the deadline to ``now + pingInterval +
   pingTimeout`` (anything from the server shows it is alive); a PONG also
   schedules the next PING, pingInterval later, and measures ``rtt``.
-- MESSAGE data goes up to the Socket.IO layer; NOOP and a server PING (which a
-  v3 server never sends) are ignored.
-- CLOSE ends the connection; a second OPEN, an UPGRADE or an unknown type is a
-  protocol error.
+- MESSAGE packets go to the Socket.IO layer, never here (the runtime calls
+  ``alive(now)`` once per batch read); NOOP and a server PING (which a v3 server
+  never sends) are ignored.
+- CLOSE ends the connection; a second OPEN, a MESSAGE, an UPGRADE or an unknown
+  type is a protocol error.
 
 What the servers do (tests/v3/test_v3_servers_raw.py): neither ever sends PING.
 Node 2.x answers a PING with a PONG without its data (but for the upgrade probe),
@@ -37,7 +38,7 @@ import math
 from typing import Any, Callable, Optional
 
 from .._exceptions import ProtocolError
-from .eio import CLOSE, MESSAGE, NOOP, OPEN, PING, PONG, Handshake, parse_handshake
+from .eio import CLOSE, NOOP, OPEN, PING, PONG, Handshake, parse_handshake
 from .engine import EngineClosed
 
 __all__ = ["EngineState3"]
@@ -66,21 +67,19 @@ class EngineState3:
         self.deadline = now + hs.ping_interval + hs.ping_timeout
         return hs
 
-    def receive(self, packet: str, now: float) -> Optional[str]:
-        """Handle one text packet; return MESSAGE data, or None for control packets."""
+    def receive(self, packet: str, now: float) -> None:
+        """Handle one control packet (MESSAGE packets go to the Socket.IO decoder, not here)."""
         hs = self.handshake
         assert hs is not None
         self.deadline = now + hs.ping_interval + hs.ping_timeout
         kind = packet[:1]
-        if kind == MESSAGE:
-            return packet[1:]
         if kind == PONG:
             if self.ping_due == math.inf:  # the answer to our PING (a stray PONG changes nothing)
                 self.rtt = now - self._ping_sent
                 self.ping_due = now + hs.ping_interval
-            return None
+            return
         if kind == NOOP or kind == PING:
-            return None
+            return
         if kind == CLOSE:
             raise EngineClosed()
         if kind == OPEN:

@@ -82,7 +82,7 @@ def test_any_packet_proves_the_server_alive() -> None:
     """As engine.io-client 3: every packet moves the deadline (not the PING schedule)."""
     engine = opened()
     engine.tick(125.0)
-    assert engine.receive("4hello", 129.0) == "hello"
+    engine.alive(129.0)  # a batch of MESSAGEs
     assert engine.deadline == 159.0
     assert engine.ping_due == math.inf  # still waiting for the PONG
     assert engine.receive("6", 158.0) is None
@@ -129,7 +129,7 @@ def test_close_and_protocol_errors() -> None:
     engine = opened()
     with pytest.raises(EngineClosed):
         engine.receive("1", 101.0)
-    for bad in (OPEN, "5", "9", "x"):
+    for bad in (OPEN, "4hello", "5", "9", "x"):
         with pytest.raises(ProtocolError):
             opened().receive(bad, 101.0)
     with pytest.raises(ProtocolError, match="expected an OPEN"):
@@ -154,7 +154,7 @@ def test_v4_engine_has_the_same_timer_interface() -> None:
 
 
 @settings(max_examples=examples(200), deadline=None, database=None)
-@given(st.lists(st.tuples(st.floats(0, 40), st.sampled_from(["tick", "3", "4x", "6"])), max_size=30))
+@given(st.lists(st.tuples(st.floats(0, 40), st.sampled_from(["tick", "3", "alive", "6"])), max_size=30))
 def test_heartbeat_invariants(steps: list[tuple[float, str]]) -> None:
     engine = opened(0.0)
     now = 0.0
@@ -171,7 +171,10 @@ def test_heartbeat_invariants(steps: list[tuple[float, str]]) -> None:
                 outstanding = True
                 engine.outbox.clear()
         else:
-            engine.receive(action, now)
+            if action == "alive":
+                engine.alive(now)
+            else:
+                engine.receive(action, now)
             assert engine.deadline == pytest.approx(now + 30.0)
             if action == "3" and outstanding:
                 outstanding = False

@@ -452,7 +452,10 @@ def run_heartbeat(ws: RawWebSocket, engine: EngineState3, seconds: float) -> lis
             packet = ws.recv()
             assert isinstance(packet, str)
             before = engine.rtt
-            engine.receive(packet, time.monotonic())
+            if packet[:1] == "4":
+                engine.alive(time.monotonic())
+            else:
+                engine.receive(packet, time.monotonic())
             if engine.rtt is not before:
                 rtts.append(engine.rtt)
     return rtts
