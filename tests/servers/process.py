@@ -105,12 +105,15 @@ def _node2_command(
     ping_interval: Optional[float] = None,
     ping_timeout: Optional[float] = None,
     root_middleware: bool = False,
+    deflate: bool = False,
 ) -> list[str]:
     """socket.io 2.x (v2/node2_server.js; `npm ci` in v2/ first)."""
     command = [shutil.which("node") or "node", str(SERVERS_DIR / "v2" / "node2_server.js"), "--port", str(port)]
     command += _ping_flags(ping_interval, ping_timeout, 1000)
     if root_middleware:
         command.append("--root-middleware")
+    if deflate:
+        command.append("--deflate")
     return command
 
 
@@ -147,7 +150,7 @@ class ServerProcess:
     node takes ping_interval, ping_timeout, recovery, parser and deflate
     (compression on both transports, threshold 0); python takes
     ping_interval (whole seconds) and ping_timeout; bad takes none; node2
-    (socket.io 2.x) takes ping_interval, ping_timeout and root_middleware; py4
+    (socket.io 2.x) takes ping_interval, ping_timeout, root_middleware and deflate; py4
     (python-socketio 4) takes ping_interval (whole seconds), ping_timeout and
     root_refuses. The server's output goes to ``log_path``.
     """

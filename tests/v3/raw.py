@@ -58,11 +58,13 @@ def http_request(
     body: bytes = b"",
     content_type: Optional[str] = None,
     timeout: float = TIMEOUT,
+    headers: Optional[dict[str, str]] = None,
 ) -> Response:
     """One request to /socket.io/ on 127.0.0.1:*port* (Connection: close); the whole response."""
     sock = gsocket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         head = f"{method} /socket.io/?{urlencode(query)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         if content_type is not None:
             head += f"Content-Type: {content_type}\r\n"
         if method == "POST":
@@ -73,13 +75,13 @@ def http_request(
         sock.close()
     head_bytes, _, payload = data.partition(b"\r\n\r\n")
     lines = head_bytes.decode("latin-1").split("\r\n")
-    headers = {}
+    received = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if "chunked" in headers.get("transfer-encoding", ""):
+        received[name.strip().lower()] = value.strip()
+    if "chunked" in received.get("transfer-encoding", ""):
         payload = _dechunk(payload)
-    return Response(int(lines[0].split()[1]), headers, payload)
+    return Response(int(lines[0].split()[1]), received, payload)
 
 
 @dataclass

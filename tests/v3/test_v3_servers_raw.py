@@ -7,6 +7,7 @@ encode; their module docstrings quote them.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import re
@@ -15,6 +16,7 @@ from typing import Any
 
 import gevent
 import pytest
+import websocket
 
 from greensio._core import eio3, sio
 from greensio._core.engine3 import EngineState3
@@ -522,3 +524,22 @@ def test_tally_and_observe(v3_server: ServerProcess) -> None:
     assert event.data[0] == "peer_disconnect"
     assert event.data[1] == (f"/chat#{leaving.sid}" if v3_server.kind == "node2" else leaving.sid)
     assert event.data[2] == ("client namespace disconnect" if v3_server.kind == "node2" else "disconnect")
+
+
+def test_compression_node2(start_v3_server: Any) -> None:
+    """--deflate: gzip on polling and permessage-deflate on WebSocket, for every message."""
+    server = start_v3_server("node2", deflate=True)
+    response = http_request(
+        server.port, "GET", {"EIO": "3", "transport": "polling"}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert response.headers["content-encoding"] == "gzip"
+    assert eio3.decode_payload(gzip.decompress(response.body))[1] == "40"
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{server.port}/socket.io/?EIO=3&transport=websocket",
+        header={"Sec-WebSocket-Extensions": "permessage-deflate"},
+        timeout=5,
+    )
+    try:
+        assert "permessage-deflate" in ws.getheaders()["sec-websocket-extensions"]
+    finally:
+        ws.close()

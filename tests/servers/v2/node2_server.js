@@ -1,6 +1,6 @@
 // Socket.IO 2.x (Engine.IO v3, Socket.IO protocol v4) server for greensio's v3 tests.
 //
-//   node node2_server.js --port P [--ping-interval MS] [--ping-timeout MS] [--root-middleware]
+//   node node2_server.js --port P [--ping-interval MS] [--ping-timeout MS] [--root-middleware] [--deflate]
 //
 // Prints "READY <port>" once listening. It offers what ../node_server.js offers
 // where socket.io 2.x can (see ../README.md). Differences forced by 2.x:
@@ -11,7 +11,9 @@
 //   token=secret;
 // - with --root-middleware, "/" has a middleware (so the server sends its `40`
 //   after the handshake instead of inside it) that refuses with "root refused"
-//   when the query has refuse=1.
+//   when the query has refuse=1;
+// - with --deflate, permessage-deflate and polling compression apply to every message
+//   (threshold 0; engine.io 3 compresses polling over 1 KiB by default, WebSocket never).
 "use strict";
 
 const http = require("node:http");
@@ -24,6 +26,7 @@ const { values: args } = parseArgs({
     "ping-interval": { type: "string", default: "25000" },
     "ping-timeout": { type: "string", default: "20000" },
     "root-middleware": { type: "boolean", default: false },
+    deflate: { type: "boolean", default: false },
   },
 });
 const port = Number(args.port);
@@ -50,6 +53,10 @@ const engineOptions = {
   pingInterval: Number(args["ping-interval"]),
   pingTimeout: Number(args["ping-timeout"]),
 };
+if (args.deflate) {
+  engineOptions.perMessageDeflate = { threshold: 0 };
+  engineOptions.httpCompression = { threshold: 0 };
+}
 
 function on(socket, event, handler) {
   socket.on(event, (...eventArgs) => {
