@@ -47,6 +47,8 @@ FILES = [
     "tests/unit/test_msgpack_codec.py",
     "tests/unit/test_wsframe.py",
     "tests/unit/test_deflate.py",
+    "tests/unit/test_protocol_v3.py",
+    "tests/unit/test_protocol_v3_state.py",
     "tests/integration/test_fuzz_reader.py",
 ]
 SKIP = {"test_encode_frame_matches_websocket_client_property"}  # an encoder property: nothing is decoded
