@@ -183,5 +183,7 @@ class ClientHandshake:
             raise HandshakeError(f"wrong Sec-WebSocket-Accept {accept!r} (expected {self._accept!r})")
         extensions = response.get("sec-websocket-extensions")
         if extensions is not None and (not _names(extensions) or _names(extensions) - self._offered):
-            raise HandshakeError(f"the 101 response has Sec-WebSocket-Extensions {extensions!r}, which were not offered")
+            raise HandshakeError(
+                f"the 101 response has Sec-WebSocket-Extensions {extensions!r}, which were not offered"
+            )
         return Accepted(response.headers, cookies, extensions, rest)

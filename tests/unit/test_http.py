@@ -170,9 +170,7 @@ ACCEPTED: list[tuple[str, bytes, Response, bytes]] = [
     (
         "HTTP/1.0 with keep-alive",
         b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
-        response(
-            headers=(("connection", "keep-alive"), ("content-length", "0")), version="HTTP/1.0", keep_alive=False
-        ),
+        response(headers=(("connection", "keep-alive"), ("content-length", "0")), version="HTTP/1.0", keep_alive=False),
         b"",
     ),
     (
@@ -364,7 +362,7 @@ REJECTED: list[tuple[str, bytes, str]] = [
     ("whitespace after the size", OK + b"Transfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n", "malformed chunk-size"),
     ("extension without a name", OK + b"Transfer-Encoding: chunked\r\n\r\n3;\r\nabc\r\n", "malformed chunk-size"),
     ("extension value unquoted", OK + b"Transfer-Encoding: chunked\r\n\r\n3;a=b c\r\n", "malformed chunk-size"),
-    ("extension quote open", OK + b"Transfer-Encoding: chunked\r\n\r\n3;a=\"b\r\nabc\r\n", "malformed chunk-size"),
+    ("extension quote open", OK + b'Transfer-Encoding: chunked\r\n\r\n3;a="b\r\nabc\r\n', "malformed chunk-size"),
     ("extension control octet", OK + b"Transfer-Encoding: chunked\r\n\r\n3;a\x01\r\n", "malformed chunk-size"),
     ("bare LF after the size", OK + b"Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n", "bare LF in a chunk-size line"),
     (
@@ -623,7 +621,9 @@ def test_body_buffer_is_none_for_other_framings() -> None:
 
 def test_large_body_in_small_pieces() -> None:
     body = bytes(range(256)) * 4096  # 1 MiB
-    chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 3000]), body[i : i + 3000]) for i in range(0, len(body), 3000))
+    chunked = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 3000]), body[i : i + 3000]) for i in range(0, len(body), 3000)
+    )
     for data in (OK + b"Content-Length: %d\r\n\r\n" % len(body) + body, CHUNKED + chunked + b"0\r\n\r\n"):
         pieces = [data[i : i + 1000] for i in range(0, len(data), 1000)]
         assert parse_pieces(pieces, 2 * len(body))[0].body == body

@@ -18,17 +18,18 @@ same normalisation is applied to ours before comparing.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import h11
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from greensio._core.http import HTTPError, ResponseParser, TooLarge
+from greensio._core.http import HTTPError, Response, ResponseParser, TooLarge
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1 << 20
@@ -293,10 +294,12 @@ DIFFERENCES = [
     Difference(
         "HTTP version other than 1.0 and 1.1",
         "h11 accepts any HTTP/d.d status line; a client that sent HTTP/1.1 can only get 1.0 or 1.1 back.",
-        lambda data, us, h: h.accepted
-        and not us.accepted
-        and any(v not in (b"1.0", b"1.1") for v in h.versions)
-        and ("malformed status line" in (us.error or "") or "not an HTTP/1.x response" in (us.error or "")),
+        lambda data, us, h: (
+            h.accepted
+            and not us.accepted
+            and any(v not in (b"1.0", b"1.1") for v in h.versions)
+            and ("malformed status line" in (us.error or "") or "not an HTTP/1.x response" in (us.error or ""))
+        ),
         b"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n",
     ),
     Difference(
@@ -322,15 +325,17 @@ DIFFERENCES = [
         "chunk extensions h11 does not parse",
         "h11 accepts any bytes after ';' and whitespace after the size; we hold extensions to the "
         "grammar of RFC 9112 §7.1.1 (token [= token / quoted-string]).",
-        lambda data, us, h: _we_reject("malformed chunk-size line")(data, us, h)
-        and H11_CHUNK_EXT.search(data) is not None,
+        lambda data, us, h: (
+            _we_reject("malformed chunk-size line")(data, us, h) and H11_CHUNK_EXT.search(data) is not None
+        ),
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;\x01\r\nx\r\n0\r\n\r\n",
     ),
     Difference(
         "whitespace before a chunk extension",
         "RFC 9112 §7.1.1 allows BWS around ';' (a recipient must parse it); h11 rejects it.",
-        lambda data, us, h: _h11_rejects_ours_accepts(("illegal chunk header",))(data, us, h)
-        and BWS_CHUNK_EXT.search(data) is not None,
+        lambda data, us, h: (
+            _h11_rejects_ours_accepts(("illegal chunk header",))(data, us, h) and BWS_CHUNK_EXT.search(data) is not None
+        ),
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 ;a=b\r\nx\r\n0\r\n\r\n",
     ),
     Difference(
@@ -350,8 +355,10 @@ DIFFERENCES = [
         "framing fields in trailers",
         "h11 validates Content-Length and Transfer-Encoding in a trailer section like in a head; trailers "
         "never frame a message (RFC 9110 §6.5.1), so we keep them as they are and use none of them.",
-        lambda data, us, h: _h11_rejects_ours_accepts(("Content-Length", "Transfer-Encoding"))(data, us, h)
-        and any(name in (b"content-length", b"transfer-encoding") for name, _ in us.trailers),
+        lambda data, us, h: (
+            _h11_rejects_ours_accepts(("Content-Length", "Transfer-Encoding"))(data, us, h)
+            and any(name in (b"content-length", b"transfer-encoding") for name, _ in us.trailers)
+        ),
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: x\r\n\r\n",
     ),
 ]
@@ -466,7 +473,9 @@ def responses(draw: st.DrawFn) -> bytes:
     head = [version + b" %03d" % status + reason]
     head += draw(field_lines())
     body = draw(st.binary(max_size=40))
-    framing = draw(st.sampled_from(["length", "length", "chunked", "eof", "length-list", "both", "te-weird", "cl-weird"]))
+    framing = draw(
+        st.sampled_from(["length", "length", "chunked", "eof", "length-list", "both", "te-weird", "cl-weird"])
+    )
     if framing == "length":
         head.append(b"Content-Length: %d" % len(body))
         wire = body
@@ -558,7 +567,7 @@ def cuts_for(data_strategy: st.SearchStrategy[bytes]) -> st.SearchStrategy[tuple
 # ------------------------------------------------------------------------------ the properties
 
 
-@settings(max_examples=examples(400), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cuts_for(mutated(responses())))
 def test_generated_responses_agree_with_h11(case: tuple[bytes, list[int]]) -> None:
     event(check(*case))
@@ -596,3 +605,76 @@ def test_mutations_of_real_responses_are_not_all_rejected() -> None:
         accepted += ours(data).accepted
         rejected += not ours(data).accepted
     assert accepted > 50 and rejected > 50, (accepted, rejected)
+
+
+# ------------------------------------------------------------------------------ our parser alone
+
+
+def parse_outcome(data: bytes, cuts: Sequence[int], **limits: int) -> Union[Response, str]:
+    """Our parse of ``data`` in pieces: the response and what followed it, or the error's text."""
+    parser = ResponseParser(**limits)  # type: ignore[arg-type]
+    pieces = pieces_of(data, cuts)
+    try:
+        for i, piece in enumerate(pieces):
+            found = parser.feed(piece)
+            if found is not None:
+                rest = parser.rest + b"".join(pieces[i + 1 :])
+                assert data.endswith(rest)
+                return dataclasses.replace(found, reason=found.reason + f" | rest {rest!r}")
+        return parser.feed_eof()
+    except HTTPError as exc:  # anything else fails the test
+        return f"{type(exc).__name__}: {exc}"
+
+
+SMALL_LIMITS = st.fixed_dictionaries(
+    {
+        # each limit tight or loose, so that responses within every limit are common too
+        "max_body": st.integers(0, 120) | st.just(MAX_BODY),
+        "max_head": st.integers(20, 800) | st.just(MAX_HEAD),
+        "max_header_lines": st.integers(0, 8) | st.just(100),
+        "max_interim": st.integers(0, 4),
+        "max_trailers": st.integers(2, 60) | st.just(8192),
+    }
+)
+
+
+def check_limits(data: bytes, cuts: Sequence[int], limits: dict[str, int]) -> str:
+    """With any limits: only HTTPError escapes, the pieces do not change the outcome, and an accepted
+    response keeps to the limits and equals the unlimited parse."""
+    small = parse_outcome(data, cuts, **limits)
+    whole = parse_outcome(data, (), **limits)
+    if isinstance(small, str) or isinstance(whole, str):  # the error may differ: which problem showed first
+        assert isinstance(small, str) and isinstance(whole, str), (small, whole)
+        return "too large" if small.startswith("TooLarge") else "rejected"
+    assert whole == small
+    assert parse_outcome(data, (), max_body=MAX_BODY) == small
+    assert len(small.body) <= limits["max_body"]
+    assert len(small.headers) <= limits["max_header_lines"]
+    return "accepted"
+
+
+@settings(max_examples=examples(250), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts_for(mutated(responses())), SMALL_LIMITS)
+def test_limits_hold_and_pieces_do_not_matter(case: tuple[bytes, list[int]], limits: dict[str, int]) -> None:
+    event(check_limits(*case, limits))
+
+
+def fuzz_one(data: bytes) -> None:
+    """The atheris target "http" of tests/soak/fuzz_run.py: the h11 differential and the limits check.
+
+    data[0] picks the piece size, data[1:4] the limits; the rest is the response.
+    """
+    if len(data) < 4:
+        return
+    step = 1 + data[0] % 64
+    body = data[4:]
+    cuts = list(range(step, len(body), step))
+    check(body, cuts)
+    limits = {
+        "max_body": data[1],
+        "max_head": 20 + 4 * data[2],
+        "max_header_lines": data[3] % 8,
+        "max_interim": data[3] % 3,
+        "max_trailers": 2 + data[1] % 64,
+    }
+    check_limits(body, cuts, limits)
