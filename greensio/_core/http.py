@@ -66,6 +66,7 @@ _TOKEN = rf"[{_TCHAR}]+"
 # Heads are decoded as latin-1 once, so these str patterns see one character per byte.
 _STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _FIELD_LINE = re.compile(rf"({_TOKEN}):([\t\x20-\x7e\x80-\xff]*)")
+_FIELD_BLOCK = re.compile(rf"(?:{_TOKEN}:[\t\x20-\x7e\x80-\xff]*\r\n)*")  # linear: a value cannot hold CR
 _TOKEN_RE = re.compile(_TOKEN)
 _DIGITS = re.compile(r"[0-9]+")
 # chunk-size [ chunk-ext ], RFC 9112 §7.1.1: *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
@@ -77,6 +78,7 @@ _CHUNK_LINE = re.compile(
 _HEX = frozenset(b"0123456789ABCDEFabcdef")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _PREFIX = b"HTTP/1."
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
 # parser states
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_EOF, _DONE, _FAILED = range(9)
@@ -142,15 +144,17 @@ def _field_problem(line: str) -> str:
     return f"control character in header value: {_show(line)}"
 
 
-def _fields(block: Union[bytes, bytearray], what: str) -> list[tuple[str, str]]:
-    """The field lines of a head or trailer section (without its final CRLF)."""
-    fields = []
-    for line in block.decode("latin-1").split("\r\n"):
-        match = _FIELD_LINE.fullmatch(line)
-        if match is None:
-            raise HTTPError(f"{_field_problem(line)} in the {what}")
-        fields.append((match[1].lower(), match[2].strip(" \t")))
-    return fields
+def _fields(text: str, what: str) -> list[tuple[str, str]]:
+    """The field lines of ``text``, a head's or trailer section's lines, each ending with CRLF."""
+    if _FIELD_BLOCK.fullmatch(text) is None:
+        for line in text.split("\r\n"):
+            if _FIELD_LINE.fullmatch(line) is None:
+                raise HTTPError(f"{_field_problem(line)} in the {what}")
+    # validated: each line is token ":" value, so partition() splits it right
+    return [
+        (name.lower(), value.strip(" \t"))
+        for name, _, value in (line.partition(":") for line in text.split("\r\n")[:-1])
+    ]
 
 
 def _content_length(values: list[str]) -> int:
@@ -409,11 +413,11 @@ class ResponseParser:
         if end < 0:
             return pos
         self._head_bytes += end - pos
-        head = buf[pos : end - 4]
-        if head.count(b"\r\n") > self.max_header_lines:
+        text = buf[pos : end - 2].decode("latin-1")  # every line with its CRLF
+        if text.count("\r\n") > self.max_header_lines + 1:
             raise TooLarge(f"HTTP response head of more than {self.max_header_lines} header lines")
-        status_end = head.find(b"\r\n")
-        status_line = (head if status_end < 0 else head[:status_end]).decode("latin-1")
+        status_end = text.find("\r\n")
+        status_line = text[:status_end]
         match = _STATUS_LINE.fullmatch(status_line)
         if match is None:
             if "\n" in status_line:
@@ -422,17 +426,18 @@ class ResponseParser:
         status = int(match[2])
         if not 100 <= status <= 599:
             raise HTTPError(f"status code {status} out of range (100-599)")
-        headers = _fields(head[status_end + 2 :], "response head") if status_end >= 0 else []
+        headers = _fields(text[status_end + 2 :], "response head")
         lengths: list[str] = []
         codings: list[str] = []
         close = False
         for name, value in headers:
-            if name == "content-length":
-                lengths.append(value)
-            elif name == "transfer-encoding":
-                codings.append(value)
-            elif name == "connection" and not close:
-                close = "close" in [token.strip(" \t").lower() for token in value.split(",")]
+            if name in _FRAMING:
+                if name == "content-length":
+                    lengths.append(value)
+                elif name == "transfer-encoding":
+                    codings.append(value)
+                elif not close:
+                    close = "close" in [token.strip(" \t").lower() for token in value.split(",")]
         length = _content_length(lengths) if lengths else -1
         if codings:
             if len(codings) > 1 or codings[0].lower() != "chunked":
@@ -512,7 +517,7 @@ class ResponseParser:
             self._count_pending(len(buf) - pos)
             return pos
         self._count(end - pos)
-        trailers = tuple(_fields(buf[pos : end - 4], "trailer section"))
+        trailers = tuple(_fields(buf[pos : end - 2].decode("latin-1"), "trailer section"))
         self._finish(b"".join(self._parts), trailers=trailers)
         return end
 
