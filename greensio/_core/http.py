@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, Union
+from typing import Mapping, NoReturn, Optional, Sequence, Union
 
 from .._exceptions import ProtocolError
 
@@ -213,7 +213,9 @@ class ResponseParser:
         self._used = 0  # wire bytes of the body so far, counted against max_body
         self._left = 0  # bytes missing of the current chunk or Content-Length body
         self._expected = 0  # the Content-Length of the body
-        self._parts: list[Union[bytes, bytearray]] = []
+        # The body so far, in one growing buffer: a list of pieces would cost an object per piece,
+        # 40 times the size of a body that a server trickles byte by byte or in 1-byte chunks.
+        self._acc = bytearray()
         self._body: Optional[bytearray] = None  # a Content-Length body filled by body_filled()
         self._got = 0
         self._error: Optional[HTTPError] = None
@@ -258,7 +260,7 @@ class ResponseParser:
             assert self._response is not None
             return self._response
         if self._state == _UNTIL_EOF:
-            return self._finish(b"".join(self._parts), keep_alive=False)
+            return self._finish(bytes(self._acc), keep_alive=False)
         if self._state == _FAILED:
             self._finished()
         if self._state == _HEAD:
@@ -278,10 +280,6 @@ class ResponseParser:
         if self._body is None:
             self._body = bytearray(self._expected)
             self._got = 0
-            for part in self._parts:
-                self._body[self._got : self._got + len(part)] = part
-                self._got += len(part)
-            self._parts = []
         return memoryview(self._body)[self._got :]
 
     def body_filled(self, n: int) -> Optional[Response]:
@@ -296,7 +294,7 @@ class ResponseParser:
 
     # ----------------------------------------------------------------- helpers
 
-    def _finished(self) -> None:
+    def _finished(self) -> NoReturn:
         if self._error is not None:
             raise HTTPError(f"the response was rejected before: {self._error}")
         raise RuntimeError("the response is complete: use a new ResponseParser for the next one")
@@ -305,14 +303,14 @@ class ResponseParser:
         self._state = _FAILED
         self._error = exc
         self._buf = bytearray()
-        self._parts = []
+        self._acc = bytearray()
         self._body = None
 
     def _finish(self, body: bytes, keep_alive: bool = True, trailers: tuple[tuple[str, str], ...] = ()) -> Response:
         status, reason, version, headers, head_keep_alive = self._head
         self._response = Response(status, reason, version, headers, body, keep_alive and head_keep_alive, trailers)
         self._state = _DONE
-        self._parts = []
+        self._acc = bytearray()
         self._body = None
         return self._response
 
@@ -337,18 +335,19 @@ class ResponseParser:
                 pos = after
             elif state == _LENGTH:
                 take = min(end - pos, self._left)
-                if take == self._left and not self._parts and self._body is None:
+                if take == self._left and self._body is None:
                     self._finish(bytes(buf[pos : pos + take]))  # the whole body at once: one copy
                     return pos + take
-                if self._body is not None:
-                    self._body[self._got : self._got + take] = buf[pos : pos + take]
-                    self._got += take
-                else:
-                    self._parts.append(buf[pos : pos + take])
+                body = self._body
+                if body is None:  # the body comes in pieces: into a buffer of its size (at most max_body)
+                    body = self._body = bytearray(self._expected)
+                    self._got = 0
+                body[self._got : self._got + take] = buf[pos : pos + take]
+                self._got += take
                 self._left -= take
                 pos += take
                 if not self._left:
-                    self._finish(bytes(self._body) if self._body is not None else b"".join(self._parts))
+                    self._finish(bytes(body))
                     return pos
             elif state == _CHUNK_SIZE:
                 after = self._parse_chunk_size(buf, pos)
@@ -357,7 +356,7 @@ class ResponseParser:
                 pos = after
             elif state == _CHUNK_DATA:
                 take = min(end - pos, self._left)
-                self._parts.append(buf[pos : pos + take])
+                self._acc += buf[pos : pos + take]
                 self._left -= take
                 pos += take
                 if not self._left:
@@ -379,7 +378,7 @@ class ResponseParser:
                 pos = after
             elif state == _UNTIL_EOF:
                 self._count(end - pos)
-                self._parts.append(bytes(buf[pos:]) if pos else bytes(buf))  # never the reused _buf itself
+                self._acc += buf[pos:] if pos else buf
                 return end
             else:  # _DONE
                 return pos
@@ -505,7 +504,7 @@ class ResponseParser:
         first = buf[pos : pos + 2]
         if first == b"\r\n":  # no trailer fields
             self._count(2)
-            self._finish(b"".join(self._parts))
+            self._finish(bytes(self._acc))
             return pos + 2
         if len(first) < 2:
             if first == b"\n":
@@ -518,7 +517,7 @@ class ResponseParser:
             return pos
         self._count(end - pos)
         trailers = tuple(_fields(buf[pos : end - 2].decode("latin-1"), "trailer section"))
-        self._finish(b"".join(self._parts), trailers=trailers)
+        self._finish(bytes(self._acc), trailers=trailers)
         return end
 
     def _count_pending(self, pending: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import tracemalloc
 from typing import Union
 
 import pytest
@@ -627,6 +628,35 @@ def test_large_body_in_small_pieces() -> None:
     for data in (OK + b"Content-Length: %d\r\n\r\n" % len(body) + body, CHUNKED + chunked + b"0\r\n\r\n"):
         pieces = [data[i : i + 1000] for i in range(0, len(data), 1000)]
         assert parse_pieces(pieces, 2 * len(body))[0].body == body
+
+
+TRICKLED = 30_000  # body bytes
+
+
+@pytest.mark.parametrize(
+    ("head", "wire", "piece"),
+    [
+        (OK + b"\r\n", b"x" * TRICKLED, 1),  # until EOF, byte by byte
+        (OK + b"Content-Length: %d\r\n\r\n" % TRICKLED, b"x" * TRICKLED, 1),
+        (CHUNKED_HEAD, b"1\r\nx\r\n" * TRICKLED + b"0\r\n\r\n", 7),  # 1-byte chunks, 7 bytes a read
+    ],
+    ids=["until EOF", "content-length", "chunked"],
+)
+def test_a_trickled_body_costs_about_its_size(head: bytes, wire: bytes, piece: int) -> None:
+    """Memory stays near the body's size however the server cuts it (issue #12, memory on demand)."""
+    pieces = [head] + [wire[i : i + piece] for i in range(0, len(wire), piece)]
+    parser = ResponseParser(LIMIT)
+    tracemalloc.start()
+    try:
+        found = None
+        for data in pieces:
+            found = parser.feed(data)
+        found = found or parser.feed_eof()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found.body == b"x" * TRICKLED
+    assert peak < 2.5 * TRICKLED + 16384, peak
 
 
 # ------------------------------------------------------------------------------ build_head
