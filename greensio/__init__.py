@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, Optional
 
 from ._exceptions import (
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ._options import ConnectOptionsDict
 
 __version__ = "0.1.0"
+_ATTEMPT_GRACE = 0.25  # seconds connect() waits past ``timeout`` for the attempt's own error
 
 __all__ = [
     "BufferFullError",
@@ -60,7 +62,14 @@ def connect(
         all_options["timeout"] = timeout
     socket = Socket(url, **all_options)
     try:
-        socket._connect(wait=True, timeout=timeout, fail_fast=not retry)
+        # the attempt's own deadline (the timeout option) passes first and names what timed out
+        wait = None if timeout is None else timeout + _ATTEMPT_GRACE
+        socket._connect(wait=True, timeout=wait, fail_fast=not retry)
+    except ConnectionError as err:
+        socket.disconnect()
+        if isinstance(err.__cause__, builtins.TimeoutError):
+            raise TimeoutError(str(err)) from err
+        raise
     except BaseException:
         socket.disconnect()
         raise

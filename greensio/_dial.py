@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, Optional
+import socket
+import ssl
+from typing import Any, Mapping, Optional, cast
 
 import gevent
 
 from . import _registry
 from ._clock import Clock
+from ._core.cookies import CookieJar
 from ._core.engine import EngineState
-from ._core.url import Proxy, Target, engine_url, parse_proxy, proxy_from_env
+from ._core.url import Proxy, Target, engine_url, host_header, parse_proxy, proxy_from_env
+from ._core.wshandshake import HandshakeError, HandshakeRejected
 from ._exceptions import ConnectionError, ProtocolError
-from ._io.net import make_ssl_context
-from ._io.transport import ConnectParams, Packet, Transport, TransportClosed, TransportFactory
+from ._io.net import ProxyError, make_ssl_context
+from ._io.transport import (
+    ConnectParams,
+    HTTPStatusError,
+    Packet,
+    Pausable,
+    Transport,
+    TransportClosed,
+    TransportFactory,
+)
 from ._options import ManagerOptions, resolve
 
 __all__ = ["Dialer", "Dialed", "choose_proxy"]
@@ -57,7 +69,7 @@ class Dialer:
         self.target = target
         self.options = options
         self.key = (target.scheme, target.host, target.port, options.path)
-        self.cookies: dict[str, str] = {}  # kept per Manager, sent on every request (sticky sessions)
+        self.cookies = CookieJar()  # kept per Manager, sent on every request (sticky sessions)
         self._factory = factory
         self._clock = clock
         self._ssl_context = make_ssl_context(options.ssl_verify, options.ssl_context) if target.secure else None
@@ -78,11 +90,12 @@ class Dialer:
         if opts.timeout is not None and opts.timeout <= 0:
             raise ConnectionError("timeout")  # as in JS: a zero deadline passes before any I/O completes
         deadline = gevent.Timeout(opts.timeout)
+        first_transport = self.first_transport()
         try:
             with deadline:
                 self._params = (resolve(opts.query, "query"), resolve(opts.extra_headers, "header"))
                 transport: Transport
-                if self.first_transport() == "polling":
+                if first_transport == "polling":
                     transport, packets = self._factory.open_polling(self._connect_params("polling", None))
                 else:
                     transport = self.open_websocket(None)
@@ -91,22 +104,63 @@ class Dialer:
                     if transport.name == "websocket":
                         packets = transport.read()
                     engine = EngineState(opts.json.loads)
-                    first = packets[0]
+                    first = packets[0] if packets else ""
                     if not isinstance(first, str):
                         raise ProtocolError("expected an OPEN packet, got binary data")
-                    engine.open(first, self._clock.now())
+                    handshake = engine.open(first, self._clock.now())
+                    if first_transport == "polling":
+                        cast(Pausable, transport).begin(handshake.sid, handshake.max_payload)
                 except BaseException:
                     transport.close()
                     raise
         except gevent.Timeout as exc:
             if exc is not deadline:
                 raise
-            raise ConnectionError("timeout") from None
+            raise ConnectionError(f"no answer from {self._where(first_transport)} within {opts.timeout} s") from (
+                TimeoutError()
+            )
         except (TransportClosed, ProtocolError) as exc:
-            raise ConnectionError(str(exc)) from exc
+            raise ConnectionError(self.describe(exc, first_transport)) from exc
         except (ValueError, TypeError) as exc:  # a query/headers callable gave bad values
             raise ConnectionError(f"cannot connect: {exc}") from exc
         return Dialed(transport, engine, packets[1:])
+
+    def _where(self, transport: str) -> str:
+        target = self.target
+        scheme = ("wss" if target.secure else "ws") if transport == "websocket" else target.scheme
+        path = self.options.path.rstrip("/") + "/"
+        return f"{scheme}://{host_header(scheme, target.host, target.port)}{path}"
+
+    def describe(self, exc: BaseException, transport: str) -> str:
+        """A one-line message naming why an attempt failed."""
+        where = self._where(transport)
+        target = self.target
+        status = getattr(exc, "status", None)
+        if isinstance(status, int):
+            reason = getattr(exc, "phrase", None) or getattr(exc, "reason", "")
+            if status == 404:
+                return f"HTTP 404 from {where} — is path={self.options.path!r} right?"
+            if isinstance(exc, HandshakeRejected) and 300 <= status < 400:
+                return f"{exc} from {where}"
+            return f"HTTP {status} {reason} from {where}".replace("  ", " ")
+        if isinstance(exc, HandshakeError):
+            return f"not a WebSocket server at {where}: {exc}"
+        cause = exc.__cause__
+        if isinstance(cause, ProxyError):
+            return str(cause)
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection refused by {target.host}:{target.port} (is the server running?)"
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve {target.host!r}: {cause.strerror or cause}"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS: the certificate of {target.host} is not trusted ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS with {target.host}:{target.port} failed: {cause.reason or cause}"
+        if isinstance(cause, OSError) and not isinstance(exc, HTTPStatusError):
+            return f"cannot connect to {target.host}:{target.port}: {cause.strerror or cause}"
+        if isinstance(exc, ProtocolError) and ("OPEN" in str(exc) or "handshake" in str(exc)):
+            return f"not a Socket.IO server at {where}: {exc}"
+        return str(exc)
 
     def open_websocket(self, sid: Optional[str]) -> Transport:
         """A WebSocket to the server (``sid``: joining that session, for the upgrade)."""
@@ -114,10 +168,6 @@ class Dialer:
 
     def _connect_params(self, transport: str, sid: Optional[str]) -> ConnectParams:
         query, headers = self._params
-        if transport == "websocket" and self.cookies:
-            from ._core.cookies import cookie_header
-
-            headers = {**headers, "Cookie": cookie_header(self.cookies)}
         return ConnectParams(
             url=engine_url(self.target, self.options.path, transport, query, sid=sid),
             host=self.target.host,
@@ -128,4 +178,5 @@ class Dialer:
             max_message=self.options.max_message_size,
             cookies=self.cookies,
             proxy=self._proxy,
+            compression=self.options.compression,
         )

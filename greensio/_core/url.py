@@ -10,7 +10,16 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from .redact import redact_url
 
-__all__ = ["Target", "Proxy", "parse_url", "parse_proxy", "proxy_from_env", "engine_url", "check_no_crlf"]
+__all__ = [
+    "Target",
+    "Proxy",
+    "parse_url",
+    "parse_proxy",
+    "proxy_from_env",
+    "engine_url",
+    "check_no_crlf",
+    "host_header",
+]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEMES = {"http": "http", "ws": "http", "https": "https", "wss": "https"}
@@ -201,6 +210,13 @@ def _host_matches(host: str, pattern: str) -> bool:
         except ValueError:
             return False
     return host == pattern or host.endswith("." + pattern)
+
+
+def host_header(scheme: str, host: str, port: int) -> str:
+    """The Host header for a request to ``host:port`` (the port left out when it is the scheme's default)."""
+    name = f"[{host}]" if ":" in host else host
+    default = 443 if scheme in ("https", "wss") else 80
+    return name if port == default else f"{name}:{port}"
 
 
 def check_no_crlf(values: Optional[Mapping[str, object]], what: str) -> None:

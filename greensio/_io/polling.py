@@ -1,10 +1,12 @@
-"""HTTP long-polling transport: a small HTTP/1.1 client over gevent sockets.
+"""HTTP long-polling transport: a small HTTP/1.1 client over gevent sockets, parsing in greensio._core.
 
 Two keep-alive connections, one for the long-polling GETs (driven by the reader
 greenlet) and one for the POSTs (driven by the writer), so there is never more
-than one request of each kind in flight and no TCP connect per request. The
-requests are simple (GET, or POST with Content-Length) and the responses are
-read with Content-Length, chunked encoding, or until EOF.
+than one request of each kind in flight and no TCP connect per request. Responses
+are parsed by the core's strict RFC 9112 parser, every byte counted against the
+size limit from the first read on; a read that completed no response lets other
+greenlets run before the next one. GET responses may be gzip- or
+deflate-compressed (``compression``), decoded within the same bound.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import _socket
 import os
 import ssl
-from typing import Any, MutableMapping, Optional, Sequence, Union
+import time
+from typing import Any, Optional, Sequence
 from urllib.parse import quote, urlsplit
 
 import gevent
@@ -20,20 +23,20 @@ from gevent import socket as gsocket
 from gevent.event import Event
 from gevent.lock import Semaphore
 
-from .._core.cookies import cookie_header, keep_cookies
-from .._core.eio import decode_payload, encode_payload, encoded_length, parse_handshake
-from .._core.url import Proxy
+from .._core.content import ACCEPT_ENCODING, decode_content
+from .._core.eio import decode_payload, encode_payload, encoded_length
+from .._core.http import HTTPError, Response, ResponseParser, TooLarge, build_head
+from .._core.url import Proxy, host_header
 from .._exceptions import ProtocolError
 from .net import open_connection
-from .transport import ConnectParams, Packet, TransportClosed
+from .transport import ConnectParams, HTTPStatusError, Packet, TransportClosed
 
 __all__ = ["PollingTransport"]
 
 RECV_SIZE = 64 * 1024
-MAX_HEAD = 64 * 1024  # bytes of a response's status line and headers
 MAX_PACKETS = 16  # per POST: python-engineio rejects larger payloads
+MAX_ANSWER = 64 * 1024  # bytes of a POST's answer body ("ok")
 GRACEFUL_TIMEOUT = 1.0  # seconds for the CLOSE packet of close_gracefully()
-_POST_HEADERS = "Content-Type: text/plain;charset=UTF-8\r\n"
 _QUICKACK: Optional[int] = getattr(gsocket, "TCP_QUICKACK", None)  # Linux only
 
 
@@ -53,15 +56,6 @@ def _ack_now(sock: Any) -> None:
 
 def _error(detail: str) -> TransportClosed:
     return TransportClosed("transport error", detail)
-
-
-class _Response:
-    __slots__ = ("status", "body", "cookies")
-
-    def __init__(self, status: int, body: Union[bytes, bytearray], cookies: list[str]) -> None:
-        self.status = status
-        self.body = body
-        self.cookies = cookies
 
 
 def _try_connect(
@@ -110,41 +104,46 @@ class _Connection:
         self._sock_timeout = timeout
         self._reused = False
         self._connector: Optional[gevent.Greenlet] = None
-        self._started = False  # some bytes of the current response arrived
         self.closed = False
         self.bytes_in = self.bytes_out = 0  # on the wire, HTTP headers included
 
-    def request(self, data: bytes, limit: int, timeout: Optional[float]) -> _Response:
-        """Send one request and return its response.
+    def request(self, data: bytes, limit: int, timeout: Optional[float]) -> Response:
+        """Send one request and return its response (body at most ``limit`` bytes on the wire).
 
         A kept-alive connection the server closed while it was idle (Node's
         keep-alive timeout) is replaced before the request is written. A request
         is never sent twice: once written, any failure is a transport error, as
-        the server may have handled it (or written a response we lost).
+        the server may have handled it (or written a response we lost). A
+        response over the limits raises ProtocolError.
         """
         if self.closed:
             raise TransportClosed("transport close", "transport closed")
         if self._sock is not None and self._reused and _closed_by_peer(self._sock):
             self.drop()
         sock = self._sock or self._connect()
-        self._started = False
         try:
             if self._sock_timeout != timeout:
                 sock.settimeout(timeout)
                 self._sock_timeout = timeout
             sock.sendall(data)
             self.bytes_out += len(data)
-            response = self._response(sock, limit)
-            self._reused = True
-            return response
-        except (OSError, EOFError) as exc:
+            response, rest = self._response(sock, limit)
+        except OSError as exc:
             self.drop()
             if self.closed:
                 raise TransportClosed("transport close", "transport closed") from None
             raise _error(str(exc) or "connection closed by the server") from exc
-        except TransportClosed:
+        except TooLarge:
             self.drop()
             raise
+        except HTTPError as exc:
+            self.drop()
+            raise _error(str(exc)) from exc
+        if rest or not response.keep_alive:
+            self.drop()  # unsolicited bytes, or the server will close it
+        else:
+            self._reused = True
+        return response
 
     def _connect(self) -> Any:
         # Connecting in a helper greenlet lets close() interrupt it at once.
@@ -169,121 +168,26 @@ class _Connection:
         self._reused = False
         return sock
 
-    def _recv(self, sock: Any) -> bytes:
-        if self._started:
-            _ack_now(sock)
-        data: bytes = sock.recv(RECV_SIZE)
-        if not data:
-            raise EOFError("connection closed by the server")
-        self._started = True
-        self.bytes_in += len(data)
-        return data
-
-    def _response(self, sock: Any, limit: int) -> _Response:
-        buf = b""
-        while True:  # skip 1xx responses
-            end = buf.find(b"\r\n\r\n")
-            while end < 0:
-                if len(buf) > MAX_HEAD:
-                    raise _error("HTTP response headers too large")
-                buf += self._recv(sock)
-                end = buf.find(b"\r\n\r\n")
-            lines = buf[:end].decode("latin-1").split("\r\n")
-            buf = buf[end + 4 :]
-            version, _, rest = lines[0].partition(" ")
-            try:
-                status = int(rest[:3])
-            except ValueError:
-                raise _error(f"malformed HTTP status line {lines[0][:100]!r}") from None
-            if status >= 200:
-                break
-        headers: dict[str, str] = {}
-        cookies = []
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "set-cookie":
-                cookies.append(value.strip())
+    def _response(self, sock: Any, limit: int) -> tuple[Response, bytes]:
+        """Read one response; it and the bytes that came after it."""
+        parser = ResponseParser(limit)
+        started = False
+        while True:
+            if started:
+                _ack_now(sock)
+            buffer = parser.body_buffer()
+            if buffer is not None:  # a Content-Length body: straight into its buffer
+                n = sock.recv_into(buffer, len(buffer))
+                self.bytes_in += n
+                response = parser.body_filled(n) if n else parser.feed_eof()
             else:
-                headers[name] = value.strip()
-        keep_alive = "close" not in headers.get("connection", "").lower() and version == "HTTP/1.1"
-        if status in (204, 304):
-            body: Union[bytes, bytearray] = b""
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            body, buf = self._chunked(sock, buf, limit)
-        elif "content-length" in headers:
-            try:
-                size = int(headers["content-length"])
-            except ValueError:
-                raise _error("malformed Content-Length") from None
-            if size > limit:
-                raise _error(f"HTTP response of {size} bytes exceeds max_message_size")
-            body, buf = self._exact(sock, buf, size)
-        else:
-            body, buf, keep_alive = self._until_eof(sock, buf, limit), b"", False
-        if buf or not keep_alive:
-            self.drop()  # unsolicited bytes, or the server will close it
-        return _Response(status, body, cookies)
-
-    def _exact(self, sock: Any, buf: bytes, size: int) -> tuple[Union[bytes, bytearray], bytes]:
-        if len(buf) >= size:
-            return buf[:size], buf[size:]
-        body = bytearray(size)
-        view = memoryview(body)
-        pos = len(buf)
-        body[:pos] = buf
-        while pos < size:
-            _ack_now(sock)
-            got = sock.recv_into(view[pos:], size - pos)
-            if not got:
-                raise EOFError("connection closed by the server inside a response")
-            self._started = True
-            self.bytes_in += got
-            pos += got
-        return body, b""
-
-    def _line(self, sock: Any, buf: bytes) -> tuple[bytes, bytes]:
-        end = buf.find(b"\r\n")
-        while end < 0:
-            if len(buf) > MAX_HEAD:
-                raise _error("malformed chunked encoding")
-            buf += self._recv(sock)
-            end = buf.find(b"\r\n")
-        return buf[:end], buf[end + 2 :]
-
-    def _chunked(self, sock: Any, buf: bytes, limit: int) -> tuple[bytes, bytes]:
-        parts = []
-        total = 0
-        while True:
-            line, buf = self._line(sock, buf)
-            try:
-                size = int(line.split(b";", 1)[0], 16)
-            except ValueError:
-                raise _error("malformed chunked encoding") from None
-            if size == 0:
-                break
-            total += size
-            if total > limit:
-                raise _error(f"HTTP response of more than {limit} bytes exceeds max_message_size")
-            chunk, buf = self._exact(sock, buf, size + 2)
-            parts.append(bytes(chunk[:size]))
-        while line:  # trailers, up to the empty line
-            line, buf = self._line(sock, buf)
-        return b"".join(parts), buf
-
-    def _until_eof(self, sock: Any, buf: bytes, limit: int) -> bytes:
-        parts = [buf]
-        total = len(buf)
-        while True:
-            _ack_now(sock)
-            data = sock.recv(RECV_SIZE)
-            if not data:
-                return b"".join(parts)
-            self.bytes_in += len(data)
-            total += len(data)
-            if total > limit:
-                raise _error(f"HTTP response of more than {limit} bytes exceeds max_message_size")
-            parts.append(data)
+                data = sock.recv(RECV_SIZE)
+                self.bytes_in += len(data)
+                response = parser.feed(data) if data else parser.feed_eof()
+            if response is not None:
+                return response, parser.rest
+            started = True
+            gevent.sleep(0)  # a read that completed no response: others run before the next one
 
     def drop(self, shutdown: bool = True) -> None:
         """Close the socket; the next request opens a new one."""
@@ -310,29 +214,26 @@ class PollingTransport:
     name = "polling"
 
     def __init__(self, params: ConnectParams) -> None:
-        base_url, host, port, headers = params.url, params.host, params.port, params.headers
-        timeout, ssl_context, proxy, cookies = params.timeout, params.ssl_context, params.proxy, params.cookies
-        max_message = params.max_message
-        parts = urlsplit(base_url)
+        parts = urlsplit(params.url)
         self._target = f"{parts.path or '/'}?{parts.query}"
-        lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
-        if not any(name.lower() == "host" for name in headers):
-            netloc = parts.netloc
-            default = {"http": ":80", "https": ":443"}.get(parts.scheme, "")
-            host_header = netloc[: -len(default)] if default and netloc.endswith(default) else netloc
-            lines.insert(0, f"Host: {host_header}\r\n")
-        self._headers = "".join(lines)
-        self._get = _Connection(host, port, timeout, ssl_context, proxy)
-        self._post = _Connection(host, port, timeout, ssl_context, proxy)
+        self._path = parts.path or "/"
+        self._secure = parts.scheme == "https"
+        self._host = params.host
+        headers = [(name, value) for name, value in params.headers.items() if name.lower() != "host"]
+        host = next((v for k, v in params.headers.items() if k.lower() == "host"), None)
+        self._headers = [("Host", host or host_header(parts.scheme, params.host, params.port)), *headers]
+        self._accept = [("Accept-Encoding", ACCEPT_ENCODING)] if params.compression else []
+        connection = (params.host, params.port, params.timeout, params.ssl_context, params.proxy)
+        self._get = _Connection(*connection)
+        self._post = _Connection(*connection)
         self._post_lock = Semaphore()
-        self.cookies: MutableMapping[str, str] = cookies if cookies is not None else {}
-        self.max_message = max_message
+        self._jar = params.cookies
+        self.max_message = params.max_message
         # Room for one max_message_size binary message: "b" + base64.
-        self._body_limit = 1 + 4 * ((max_message + 2) // 3)
-        self.sid = ""
+        self._body_limit = 1 + 4 * ((params.max_message + 2) // 3)
         self.max_payload = 0
         self.bytes_in = self.bytes_out = 0
-        self._get_line = self._post_line = ""
+        self._session_target = ""
         self._get_head = self._post_head = b""
         self._closed = False
         self._wakeup = Event()  # set on resume() and on close
@@ -342,47 +243,50 @@ class PollingTransport:
 
     @classmethod
     def open(cls, params: ConnectParams) -> tuple[PollingTransport, list[Packet]]:
-        """Do the handshake GET; return the transport and the packets of its response (OPEN first)."""
+        """Do the handshake GET; return the transport and the packets of its response (OPEN first).
+
+        The caller reads the OPEN and then calls ``begin(sid, max_payload)``.
+        A status other than 200 raises HTTPStatusError.
+        """
         self = cls(params)
-        timeout = params.timeout
         try:
-            packets = self._receive(self._head(f"GET {self._target} HTTP/1.1\r\n"), timeout)
-            first = packets[0]
-            if not isinstance(first, str) or first[:1] != "0":
-                raise ProtocolError(f"expected an OPEN packet, got {first[:100]!r}")
-            handshake = parse_handshake(first[1:])
+            packets = self._receive(self._head("GET", self._target, self._accept), params.timeout)
         except BaseException:
             self.close()
             raise
-        self.sid = handshake.sid
-        self.max_payload = handshake.max_payload
-        target = f"{self._target}&sid={quote(handshake.sid, safe='')}"
-        self._get_line = f"GET {target} HTTP/1.1\r\n"
-        self._post_line = f"POST {target} HTTP/1.1\r\n"
-        self._get_head = self._head(self._get_line, cookies=False)
-        self._post_head = self._head(self._post_line, _POST_HEADERS, cookies=False)[:-2]
         return self, packets
 
-    def _head(self, line: str, extra: str = "", cookies: bool = True) -> bytes:
-        """The request line and headers, with the kept cookies."""
-        head = line + self._headers + extra
-        if cookies and self.cookies:
-            head += f"Cookie: {cookie_header(self.cookies)}\r\n"
-        return (head + "\r\n").encode("utf-8")
+    def begin(self, sid: str, max_payload: int) -> None:
+        """The session the handshake opened: later requests carry its ``sid``."""
+        self.max_payload = max_payload
+        self._session_target = f"{self._target}&sid={quote(sid, safe='')}"
+        self._get_head = self._head("GET", self._session_target, self._accept, cookies=False)
+        self._post_head = self._head("POST", self._session_target, [], cookies=False)[:-2]
 
-    def _check(self, response: _Response) -> None:
+    def _head(self, method: str, target: str, extra: list[tuple[str, str]], cookies: bool = True) -> bytes:
+        """The request head, with the kept cookies."""
+        fields = self._headers + extra
+        if method == "POST":
+            fields = [*fields, ("Content-Type", "text/plain;charset=UTF-8")]
+        if cookies and self._jar is not None:
+            cookie = self._jar.header(self._host, self._path, self._secure, time.time())
+            if cookie is not None:
+                fields = [*fields, ("Cookie", cookie)]
+        return build_head(method, target, fields)
+
+    def _check(self, response: Response) -> None:
         self.bytes_in = self._get.bytes_in + self._post.bytes_in
         self.bytes_out = self._get.bytes_out + self._post.bytes_out
-        if response.cookies:
-            keep_cookies(self.cookies, response.cookies)
+        if self._jar is not None:
+            for value in response.get_all("set-cookie"):
+                self._jar.store(value, self._host, self._path, self._secure, time.time())
         if response.status != 200:
-            text = bytes(response.body[:200]).decode("utf-8", "replace")
-            raise _error(f"HTTP {response.status}: {text}")
+            raise HTTPStatusError(response.status, response.reason, response.body[:200])
 
     def _receive(self, head: bytes, timeout: Optional[float]) -> list[Packet]:
         response = self._get.request(head, self._body_limit, timeout)
         self._check(response)
-        body = response.body
+        body = decode_content(response.body, response.get("content-encoding"), self._body_limit)
         if not body:  # python-engineio answers a poll of a closing session with nothing
             return []
         try:
@@ -394,8 +298,11 @@ class PollingTransport:
             for packet in packets:
                 size = encoded_length(packet) if isinstance(packet, str) else len(packet)
                 if size > self.max_message:
-                    raise _error(f"message of {size} bytes exceeds max_message_size")
+                    raise ProtocolError(f"message of {size} bytes exceeds max_message_size")
         return packets
+
+    def _cookies_kept(self) -> bool:
+        return self._jar is not None and len(self._jar) > 0
 
     def read(self) -> list[Packet]:
         """One long-polling GET: the packets it brought (binary ones as bytes)."""
@@ -406,7 +313,8 @@ class PollingTransport:
             raise TransportClosed("transport close", "transport closed")
         self._busy += 1
         try:
-            return self._receive(self._head(self._get_line) if self.cookies else self._get_head, None)
+            head = self._head("GET", self._session_target, self._accept) if self._cookies_kept() else self._get_head
+            return self._receive(head, None)
         finally:
             self._done()
 
@@ -427,8 +335,8 @@ class PollingTransport:
 
     def _send(self, batch: Sequence[Packet], timeout: Optional[float]) -> None:
         body = encode_payload(batch).encode("utf-8", "surrogatepass")
-        if self.cookies:
-            head = self._head(self._post_line, f"{_POST_HEADERS}Content-Length: {len(body)}\r\n")
+        if self._cookies_kept():
+            head = self._head("POST", self._session_target, [("Content-Length", str(len(body)))])
         else:
             head = self._post_head + b"Content-Length: %d\r\n\r\n" % len(body)
         with self._post_lock:
@@ -436,7 +344,7 @@ class PollingTransport:
                 raise TransportClosed("transport close", "transport closed")
             self._busy += 1
             try:
-                self._check(self._post.request(head + body, MAX_HEAD, timeout))
+                self._check(self._post.request(head + body, MAX_ANSWER, timeout))
             finally:
                 self._done()
 
@@ -481,10 +389,10 @@ class PollingTransport:
 
     def close_gracefully(self) -> None:
         """POST a CLOSE packet (best effort, bounded), then close."""
-        if not self._closed and self._post_line:
+        if not self._closed and self._session_target:
             with gevent.Timeout(GRACEFUL_TIMEOUT, False):
                 try:
                     self._send(["1"], GRACEFUL_TIMEOUT)
-                except TransportClosed:
+                except (TransportClosed, ProtocolError):
                     pass
         self.close()

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Mapping, MutableMapping, Optional, Protocol, Sequence, Union
+from typing import Any, Mapping, Optional, Protocol, Sequence, Union
 
+from .._core.cookies import CookieJar
 from .._core.url import Proxy
 
-__all__ = ["Transport", "Watchable", "Pausable", "TransportClosed", "Packet", "ConnectParams", "TransportFactory"]
+__all__ = [
+    "Transport",
+    "Watchable",
+    "Pausable",
+    "TransportClosed",
+    "HTTPStatusError",
+    "Packet",
+    "ConnectParams",
+    "TransportFactory",
+]
 
 Packet = Union[str, bytes]
 """An Engine.IO packet: text whose first character is the type, or a binary message."""
@@ -20,6 +30,17 @@ class TransportClosed(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(detail or reason)
         self.reason = reason
+
+
+class HTTPStatusError(TransportClosed):
+    """The server answered a polling request with a status other than 200."""
+
+    def __init__(self, status: int, phrase: str, body: bytes) -> None:
+        text = bytes(body).decode("utf-8", "replace")
+        super().__init__("transport error", f"HTTP {status} {phrase}: {text}".rstrip(": "))
+        self.status = status
+        self.phrase = phrase
+        self.body = body
 
 
 @dataclass(frozen=True)
@@ -34,8 +55,10 @@ class ConnectParams:
     timeout: Optional[float] = None
     ssl_context: Optional[ssl.SSLContext] = None
     max_message: int = 100 * 2**20
-    cookies: Optional[MutableMapping[str, str]] = field(default=None, repr=False)
+    cookies: Optional[CookieJar] = field(default=None, repr=False)
     proxy: Optional[Proxy] = None
+    compression: bool = True
+    """Offer permessage-deflate (WebSocket), accept gzip/deflate responses (polling)."""
 
 
 class Transport(Protocol):
@@ -87,6 +110,9 @@ class Watchable(Transport, Protocol):
 
 class Pausable(Transport, Protocol):
     """Polling, as the upgrade drives it."""
+
+    def begin(self, sid: str, max_payload: int) -> None:
+        """The session the handshake opened (later requests carry its sid)."""
 
     def pause(self, timeout: Optional[float] = None) -> bool:
         """Issue no new request; wait until none is in flight (True) or ``timeout`` passed."""

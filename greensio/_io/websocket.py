@@ -1,71 +1,45 @@
-"""WebSocket transport: websocket-client does the opening handshake, we do the framing.
+"""WebSocket transport: our own opening handshake and framing (greensio._core) over a gevent socket.
 
-websocket-client is given a socket opened with gevent, so the handshake is
-cooperative even without monkey patching. After it, frames are read with one
-``recv`` per many frames and written with one ``sendall`` per batch: its own
-per-frame path costs two or three ``recv`` calls and a pure-Python UTF-8 check.
-
-Over plain TCP, ``watch()`` reads in hub callbacks instead of a reader
+The handshake is built and checked in the core (``wshandshake``): no redirect is
+followed, the head is bounded, every Set-Cookie goes to the Manager's own jar.
+Frames are read with one ``recv`` per many frames and written with one send per
+batch. Over plain TCP, ``watch()`` reads in hub callbacks instead of a reader
 greenlet: a connection that is only waiting costs no greenlet, and a message
 costs no greenlet switch. Each read lands in one receive buffer per hub.
+
+Control frames: the latest PING is answered once (RFC 6455 §5.5.3: a PONG that
+cannot leave now waits in the reader as one pending PING, never as a queue), and
+the server's CLOSE ends the stream after what came before it is delivered.
+A read loop that completed no message lets other greenlets run before reading
+again, so a server streaming control frames or empty fragments starves nothing.
 """
 
 from __future__ import annotations
 
 import os
 import ssl
-import struct
+import time
 import weakref
 from typing import Any, Callable, Optional, Sequence
+from urllib.parse import urlsplit
 
 import gevent
-import websocket
+from gevent import ssl as gssl
 from gevent.lock import Semaphore
 
-from .._core.cookies import keep_cookies
+from .._core import deflate as permessage_deflate
+from .._core.url import host_header
+from .._core.wsframe import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, FrameError, FrameReader, encode_frame, mask_keys
+from .._core.wshandshake import ClientHandshake, build_request, new_key
 from .._exceptions import ProtocolError
 from .net import open_connection
 from .transport import ConnectParams, Packet, TransportClosed
 
-__all__ = ["WebSocketTransport", "encode_frame", "FrameReader"]
+__all__ = ["WebSocketTransport", "RECV_SIZE"]
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 RECV_SIZE = 256 * 1024
-_unpack_16 = struct.Struct("!H").unpack_from
-_unpack_64 = struct.Struct("!Q").unpack_from
-_pack_16 = struct.Struct("!BBH").pack
-_pack_64 = struct.Struct("!BBQ").pack
-
-
-class _MaskKeys:
-    """Unpredictable 4-byte masking keys (RFC 6455 §5.3), drawn from os.urandom in bulk.
-
-    One pool serves every connection of the process.
-    """
-
-    __slots__ = ("_pool", "_pos")
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._pos = 0
-
-    def reset(self) -> None:
-        """Draw new keys from here on (in a forked child)."""
-        self._pool = b""
-
-    def next(self) -> bytes:
-        pos = self._pos
-        if pos >= len(self._pool):
-            self._pool = os.urandom(4096)
-            pos = 0
-        self._pos = pos + 4
-        return self._pool[pos : pos + 4]
-
-
-_keys = _MaskKeys()
-if hasattr(os, "register_at_fork"):  # a forked child draws keys of its own
-    os.register_at_fork(after_in_child=_keys.reset)
-
+_CLOSE_NORMAL = b"\x03\xe8"  # status 1000
+_TLS_SOCKETS = (ssl.SSLSocket, gssl.SSLSocket)
 
 # hub -> (buffer, view): watched reads of one thread land in one buffer (one read at a time
 # per hub; a thread's hub is its own, and recv_into releases the GIL)
@@ -80,206 +54,32 @@ def _recv_buffer(hub: Any) -> tuple[bytearray, memoryview]:
     return found
 
 
-def _mask(key: bytes, data: bytes) -> bytes:
-    n = len(data)
-    pad = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(pad, "little")).to_bytes(n, "little")
-
-
-def encode_frame(opcode: int, data: bytes, key: bytes) -> bytes:
-    """One final, masked client frame."""
-    n = len(data)
-    if n < 126:
-        header = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 65536:
-        header = _pack_16(0x80 | opcode, 0xFE, n)
-    else:
-        header = _pack_64(0x80 | opcode, 0xFF, n)
-    return header + key + _mask(key, data) if n else header + key
-
-
-class FrameReader:
-    """Incremental parser of server frames; ``feed`` returns complete messages.
-
-    Text messages come out as ``str``, binary ones as ``bytes``; control frames
-    come out as ``(opcode, payload)`` tuples for the transport to answer. A
-    message over ``max_message`` bytes raises ProtocolError before it is
-    buffered; a broken frame raises TransportClosed. ``feed`` takes bytes or a
-    memoryview that is only valid during the call: complete frames are decoded
-    straight from it, and only an unfinished frame is copied.
-    """
-
-    __slots__ = ("_parts", "_have", "_need", "_frag_op", "_frags", "max_message")
-
-    def __init__(self, max_message: int) -> None:
-        # An unfinished frame: its bytes so far in parts, joined once when complete (joining on
-        # every read would copy a large frame once per read), and its length once known.
-        self._parts: list[bytes] = []
-        self._have = 0
-        self._need = 0
-        self._frag_op = 0
-        self._frags = bytearray()  # the payload of an unfinished fragmented message
-        self.max_message = max_message
-
-    def feed(self, data: Any) -> list[object]:
-        out: list[object] = []
-        if self._have:
-            data = self._finish_frame(data, out)
-            if data is None:
-                return out
-        pos = self._parse(data, out)
-        if pos < len(data):
-            rest = bytes(data[pos:])
-            self._parts, self._have, self._need = [rest], len(rest), self._frame_size(rest)
-        return out
-
-    def _finish_frame(self, data: Any, out: list[object]) -> Any:
-        """Complete the unfinished frame from ``data``; what follows it, or None if still unfinished."""
-        if not self._need:  # its header is not complete yet
-            head = b"".join(self._parts) + bytes(data[:14])
-            self._need = self._frame_size(head)
-            if not self._need:
-                self._parts, self._have = [head], len(head)
-                return None
-            self._parts = [b"".join(self._parts)]
-        missing = self._need - self._have
-        if len(data) < missing:
-            self._parts.append(bytes(data))
-            self._have += len(data)
-            return None
-        frame = b"".join([*self._parts, data[:missing]])
-        self._parts, self._have, self._need = [], 0, 0
-        self._parse(frame, out)
-        return data[missing:]
-
-    def _frame_size(self, buf: Any) -> int:
-        """The whole length of the frame ``buf`` starts with; 0 while its header is incomplete.
-
-        For an unfinished frame only: ``_parse`` reads headers inline, once per frame.
-        """
-        end = len(buf)
-        if end < 2:
-            return 0
-        b1 = buf[1]
-        n = b1 & 0x7F
-        start = 2
-        if n == 126:
-            if end < 4:
-                return 0
-            n = _unpack_16(buf, 2)[0]
-            start = 4
-        elif n == 127:
-            if end < 10:
-                return 0
-            n = _unpack_64(buf, 2)[0]
-            start = 10
-        if b1 & 0x80:
-            raise TransportClosed("transport error", "the server sent a masked frame")
-        if n > self.max_message:
-            raise ProtocolError(f"frame of {n} bytes exceeds max_message_size")
-        return start + int(n)
-
-    def _parse(self, buf: Any, out: list[object]) -> int:
-        """Decode the complete frames at the start of ``buf``; where the first unfinished one starts."""
-        pos = 0
-        end = len(buf)
-        while end - pos >= 2:
-            b0 = buf[pos]
-            b1 = buf[pos + 1]
-            n = b1 & 0x7F
-            start = pos + 2
-            if n == 126:
-                if end - pos < 4:
-                    break
-                n = _unpack_16(buf, start)[0]
-                start += 2
-            elif n == 127:
-                if end - pos < 10:
-                    break
-                n = _unpack_64(buf, start)[0]
-                start += 8
-            if b1 & 0x80:
-                raise TransportClosed("transport error", "the server sent a masked frame")
-            if n > self.max_message:
-                raise ProtocolError(f"frame of {n} bytes exceeds max_message_size")
-            stop = start + n
-            if stop > end:
-                break
-            payload = buf[start:stop]
-            pos = stop
-            opcode = b0 & 0x0F
-            if b0 & 0x70:
-                raise TransportClosed("transport error", "reserved bits set in a frame")
-            if opcode >= OP_CLOSE:
-                if opcode > OP_PONG or n > 125 or not b0 & 0x80:  # RFC 6455 §5.5
-                    raise TransportClosed("transport error", f"invalid control frame (opcode {opcode}, {n} bytes)")
-                out.append((opcode, bytes(payload)))
-                continue
-            if not b0 & 0x80 or opcode == OP_CONT or self._frag_op:
-                message = self._fragment(opcode, payload, bool(b0 & 0x80))
-                if message is None:
-                    continue
-                opcode, payload = message
-            if opcode == OP_TEXT:
-                try:
-                    out.append(str(payload, "utf-8"))
-                except UnicodeDecodeError as exc:
-                    raise TransportClosed("transport error", "invalid UTF-8 in a text frame") from exc
-            elif opcode == OP_BINARY:
-                out.append(bytes(payload))
-            else:
-                raise TransportClosed("transport error", f"unknown frame opcode {opcode}")
-        return pos
-
-    def _fragment(self, opcode: int, payload: Any, fin: bool) -> Optional[tuple[int, bytes]]:
-        if opcode != OP_CONT:
-            if self._frag_op:
-                raise TransportClosed("transport error", "new message inside a fragmented one")
-            self._frag_op = opcode
-        elif not self._frag_op:
-            raise TransportClosed("transport error", "continuation frame without a message")
-        if len(self._frags) + len(payload) > self.max_message:
-            raise ProtocolError("fragmented message exceeds max_message_size")
-        self._frags += payload
-        if not fin:
-            return None
-        message = (self._frag_op, bytes(self._frags))
-        self._frags = bytearray()
-        self._frag_op = 0
-        return message
-
-
-class _BufferedHandshakeSocket:
-    """The socket as websocket-client's handshake sees it: one recv() per 4 KiB, not per byte.
-
-    websocket-client reads the HTTP response one byte per recv() call; bytes
-    read past the headers (the server's first frames) are kept in ``rest``.
-    """
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._data = b""
-        self._pos = 0
-
-    @property
-    def rest(self) -> bytes:
-        return self._data[self._pos :]
-
-    def recv(self, size: int) -> bytes:
-        pos = self._pos
-        if pos >= len(self._data):
-            self._data = self._sock.recv(4096)
-            pos = 0
-        self._pos = pos + size
-        return self._data[pos : pos + size]
-
-    def gettimeout(self) -> float:
-        # 0 takes websocket-client's direct recv()/send() path (no selector set up per byte);
-        # the gevent socket underneath still waits cooperatively.
-        return 0.0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
+def _handshake(sock: Any, params: ConnectParams) -> tuple[Optional[permessage_deflate.Deflate], bytes]:
+    """Do the opening handshake on ``sock``; the negotiated compression and the bytes after the head."""
+    parts = urlsplit(params.url)
+    resource = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+    secure = parts.scheme == "wss"
+    headers = dict(params.headers)
+    jar = params.cookies
+    if jar is not None:
+        cookie = jar.header(params.host, parts.path or "/", secure, time.time())
+        if cookie is not None:
+            headers["Cookie"] = cookie
+    offer = permessage_deflate.offer() if params.compression else None
+    key = new_key(os.urandom(16))
+    sock.sendall(build_request(resource, host_header(parts.scheme, params.host, params.port), key, headers, offer))
+    handshake = ClientHandshake(key, extensions=offer)
+    while True:
+        data = sock.recv(RECV_SIZE)
+        accepted = handshake.feed(data) if data else handshake.feed_eof()
+        if accepted is not None:
+            break
+        gevent.sleep(0)  # a server trickling its answer never holds up the hub
+    if jar is not None:
+        for value in accepted.set_cookies:
+            jar.store(value, params.host, parts.path or "/", secure, time.time())
+    agreed = permessage_deflate.accept(accepted.extensions) if offer is not None else None
+    return (permessage_deflate.Deflate(agreed) if agreed is not None else None), accepted.rest
 
 
 class WebSocketTransport:
@@ -287,78 +87,78 @@ class WebSocketTransport:
 
     name = "websocket"
 
-    def __init__(self, sock: object, max_message: int) -> None:
+    def __init__(self, sock: Any, max_message: int, compression: Optional[permessage_deflate.Deflate] = None) -> None:
         self._sock = sock
         self._tail = b""  # framed bytes try_write could not hand to the kernel yet
         self._early = b""
-        # TLS writes cannot be retried with other data after a partial write: only plain TCP
-        # sockets are written from the hub
-        self._can_try = not isinstance(sock, ssl.SSLSocket)
-        self.bytes_out = 0
-        self._reader = FrameReader(max_message)
+        # TLS writes cannot be retried with other data after a partial write, and a TLS socket
+        # must be read through TLS: only plain TCP sockets are written and read from the hub
+        self._plain = not isinstance(sock, _TLS_SOCKETS)
+        self._deflate = compression
+        self._reader = FrameReader(max_message, compression)
         self._write_lock = Semaphore()
         self._closed = False
         self._peer_closed = False  # the server sent a CLOSE frame
         self.bytes_in = 0
+        self.bytes_out = 0
         self._watcher: Any = None  # the io watcher while reading in hub callbacks (watch())
         self._on_packets: Optional[Callable[[list[Packet]], None]] = None
         self._on_closed: Optional[Callable[[str, Optional[ProtocolError]], None]] = None
 
     @classmethod
     def open(cls, params: ConnectParams) -> WebSocketTransport:
-        """Connect and complete the WebSocket handshake."""
-        url, host, port, timeout = params.url, params.host, params.port, params.timeout
-        headers, cookies, max_message = params.headers, params.cookies, params.max_message
+        """Connect and complete the WebSocket handshake.
+
+        Connection failures raise TransportClosed (with the OSError as cause); a
+        refused or broken handshake raises the core's HandshakeError.
+        """
         try:
-            sock = open_connection(host, port, timeout, params.ssl_context, params.proxy)
+            sock = open_connection(params.host, params.port, params.timeout, params.ssl_context, params.proxy)
         except OSError as exc:
-            raise TransportClosed("transport error", f"cannot connect to {host}:{port}: {exc}") from exc
+            raise TransportClosed("transport error", f"cannot connect to {params.host}:{params.port}: {exc}") from exc
         try:
-            buffered = _BufferedHandshakeSocket(sock)
-            ws = websocket.create_connection(
-                url,
-                socket=buffered,
-                timeout=timeout,
-                header=dict(headers),
-                suppress_origin=True,
-                skip_utf8_validation=True,
-            )
-            ws.sock = None  # the socket is ours from here on
-            sock.settimeout(None)
-            set_cookie = (ws.getheaders() or {}).get("set-cookie")
-            if cookies is not None and set_cookie:
-                keep_cookies(cookies, [set_cookie])
-        except BaseException as exc:
+            compression, early = _handshake(sock, params)
+        except OSError as exc:
             sock.close()
-            if isinstance(exc, (OSError, websocket.WebSocketException)):
-                raise TransportClosed("transport error", f"WebSocket handshake failed: {exc}") from exc
+            raise TransportClosed("transport error", f"WebSocket handshake failed: {exc}") from exc
+        except BaseException:
+            sock.close()
             raise
-        transport = cls(sock, max_message)
-        transport._early = buffered.rest
+        sock.settimeout(None)
+        transport = cls(sock, params.max_message, compression)
+        transport._early = early
         return transport
 
+    # -- reading --------------------------------------------------------------------
+
     def read(self) -> list[Packet]:
-        reader = self._reader
-        sock = self._sock
+        """Block until at least one message arrived (reader greenlet mode)."""
         if self._early:  # frames that came with the handshake response
             early, self._early = self._early, b""
             self.bytes_in += len(early)
-            packets = self._packets(reader.feed(early), blocking=True)
+            packets = self._packets(self._feed(early), blocking=True)
             if packets:
                 return packets
         while True:
             if self._peer_closed:
                 raise TransportClosed("transport close", "the server closed the WebSocket")
             try:
-                data = sock.recv(RECV_SIZE)  # type: ignore[attr-defined]
+                data = self._sock.recv(RECV_SIZE)
             except OSError as exc:
                 raise TransportClosed("transport close" if self._closed else "transport error", str(exc)) from exc
             if not data:
                 raise TransportClosed("transport close", "connection closed by the server")
             self.bytes_in += len(data)
-            packets = self._packets(reader.feed(data), blocking=True)
+            packets = self._packets(self._feed(data), blocking=True)
             if packets:
                 return packets
+            gevent.sleep(0)  # a read that completed no message: others run before the next one
+
+    def _feed(self, data: Any) -> list[object]:
+        try:
+            return self._reader.feed(data)
+        except FrameError as exc:
+            raise TransportClosed("transport error", str(exc)) from exc
 
     def watch(
         self, on_packets: Callable[[list[Packet]], None], on_closed: Callable[[str, Optional[ProtocolError]], None]
@@ -368,11 +168,11 @@ class WebSocketTransport:
         ``on_packets(packets)`` is called from the hub for what each read
         brings; ``on_closed(reason, error)`` once, when the connection ends
         (``error``: the ProtocolError that ended it) or ``close()`` is called.
-        Both must not block.
+        Both must not block. One read per turn of the hub: a flood shares the hub.
         """
-        if not self._can_try or self._closed:
+        if not self._plain or self._closed:
             return False
-        raw = self._sock._sock  # type: ignore[attr-defined]  # gevent's socket wraps the real one
+        raw = self._sock._sock  # gevent's socket wraps the real one
         hub = gevent.get_hub()
         self._on_packets, self._on_closed = on_packets, on_closed
         self._buffer, self._view = _recv_buffer(hub)
@@ -403,7 +203,7 @@ class WebSocketTransport:
             return
         self.bytes_in += n
         try:
-            packets = self._packets(self._reader.feed(self._view[:n]), blocking=False)
+            packets = self._packets(self._feed(self._view[:n]), blocking=False)
         except TransportClosed as exc:
             self._end(exc.reason)
             return
@@ -423,61 +223,70 @@ class WebSocketTransport:
             on_closed(reason, error)
 
     def _packets(self, items: list[Any], blocking: bool) -> list[Packet]:
-        """The messages among what the reader returned, in order, with control frames answered.
+        """The messages among what the reader returned, with the latest PING and a CLOSE answered.
 
-        What came before a CLOSE frame is still delivered; then the transport ends
-        (``_peer_closed``) and what followed it is ignored.
+        A CLOSE frame is always last (the reader ignores what follows it): what came
+        before it is delivered, then the transport ends (``_peer_closed``).
         """
-        first = next((i for i, item in enumerate(items) if type(item) is tuple), -1)
-        if first < 0:
-            return items
-        packets = items[:first]
-        for item in items[first:]:
-            if type(item) is not tuple:
-                packets.append(item)
-                continue
-            opcode, payload = item
-            if opcode == OP_PING:
-                self._reply(encode_frame(OP_PONG, payload, _keys.next()), blocking)
-            elif opcode == OP_CLOSE:
-                self._reply(encode_frame(OP_CLOSE, b"\x03\xe8", _keys.next()), blocking)
-                self._peer_closed = True
-                break
-        return packets
+        if items and type(items[-1]) is tuple:
+            items.pop()
+            self._peer_closed = True
+            self._reply(encode_frame(OP_CLOSE, _CLOSE_NORMAL, mask_keys.next()), blocking)
+        elif self._reader.ping is not None:
+            self._answer_ping(blocking)
+        return items
+
+    def _answer_ping(self, blocking: bool) -> None:
+        if not blocking and (self._tail or self._write_lock.locked()):
+            return  # a write is pending: the PING waits in the reader, answered with that write
+        payload = self._reader.take_ping()
+        if payload is not None:
+            self._reply(encode_frame(OP_PONG, payload, mask_keys.next()), blocking)
 
     def _reply(self, frame: bytes, blocking: bool) -> None:
-        """Answer a control frame. From the hub it never waits: what the socket does not
+        """Send a control frame. From the hub it never waits: what the socket does not
         take now leaves before the next write."""
         try:
             if blocking:
-                self._send_frames([frame])
+                self._send([frame])
             else:
                 self._try_send(self._tail + frame)
         except TransportClosed:
             pass
 
+    # -- writing --------------------------------------------------------------------
+
     def _frame(self, packets: Sequence[Packet]) -> bytes:
-        keys = _keys
+        keys = mask_keys
+        deflate = self._deflate
         frames = []
+        ping = self._reader.take_ping()
+        if ping is not None:  # the PONG the hub could not send when the PING came
+            frames.append(encode_frame(OP_PONG, ping, keys.next()))
         for packet in packets:
             if isinstance(packet, str):
-                frames.append(encode_frame(OP_TEXT, packet.encode("utf-8"), keys.next()))
+                opcode, data = OP_TEXT, packet.encode("utf-8")
             else:
-                frames.append(encode_frame(OP_BINARY, bytes(packet), keys.next()))
+                opcode, data = OP_BINARY, bytes(packet)
+            if deflate is not None and len(data) >= deflate.threshold:
+                frames.append(encode_frame(opcode, deflate.compress(data), keys.next(), rsv1=True))
+            else:
+                frames.append(encode_frame(opcode, data, keys.next()))
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         self.bytes_out += len(data)
         return data
 
     def try_write(self, packets: Sequence[Packet]) -> bool:
+        """Write what the socket takes at once (from the hub); True when nothing is left."""
         return self._try_send(self._tail + self._frame(packets))
 
     def _try_send(self, data: bytes) -> bool:
         """Hand ``data`` (which includes the tail) to the kernel without waiting; keep the rest."""
-        if not self._can_try or self._write_lock.locked():
+        if not self._plain or self._write_lock.locked():
             self._tail = data
             return False
         try:
-            sent = self._sock.send(data, 0, 0.0)  # type: ignore[attr-defined]  # gevent: timeout 0, never waits
+            sent = self._sock.send(data, 0, 0.0)  # gevent: timeout 0, never waits
         except BlockingIOError:
             sent = 0
         except OSError as exc:
@@ -486,17 +295,19 @@ class WebSocketTransport:
         return not self._tail
 
     def write(self, packets: Sequence[Packet]) -> None:
-        self._send_frames([self._frame(packets)])
+        """Blocking write, after what ``try_write`` kept."""
+        self._send([self._frame(packets)])
 
-    def _send_frames(self, frames: list[bytes]) -> None:
-        """Blocking write, after what ``try_write`` kept (taken under the lock, so order holds)."""
+    def _send(self, frames: list[bytes]) -> None:
         with self._write_lock:
             data = b"".join([self._tail, *frames])
             self._tail = b""
             try:
-                self._sock.sendall(data)  # type: ignore[attr-defined]
+                self._sock.sendall(data)
             except OSError as exc:
                 raise TransportClosed("transport error", str(exc)) from exc
+
+    # -- closing --------------------------------------------------------------------
 
     def close(self) -> None:
         if self._closed:
@@ -504,10 +315,10 @@ class WebSocketTransport:
         self._closed = True
         self._stop_watching()
         try:
-            self._sock.shutdown(2)  # type: ignore[attr-defined]
+            self._sock.shutdown(2)
         except OSError:
             pass
-        self._sock.close()  # type: ignore[attr-defined]
+        self._sock.close()
         on_closed, self._on_closed = self._on_closed, None
         if on_closed is not None:
             on_closed("transport close", None)
@@ -521,10 +332,10 @@ class WebSocketTransport:
         self._closed = True
         self._on_closed = None
         self._stop_watching()
-        self._sock.close()  # type: ignore[attr-defined]
+        self._sock.close()
 
     def close_gracefully(self) -> None:
-        """Send a WebSocket close frame, then close."""
+        """Send a WebSocket close frame, then close (the caller bounds the time)."""
         if not self._closed:
-            self._reply(encode_frame(OP_CLOSE, b"\x03\xe8", _keys.next()), blocking=True)
+            self._reply(encode_frame(OP_CLOSE, _CLOSE_NORMAL, mask_keys.next()), blocking=True)
         self.close()

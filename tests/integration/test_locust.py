@@ -268,7 +268,7 @@ def test_a_failed_connect_is_reported_and_the_user_stops_without_running_a_task(
         assert str(failure["exception"]) == "not authorized"
     else:
         assert isinstance(failure["exception"], greensio.TimeoutError)
-        assert "Connection refused" in str(failure["exception"])
+        assert "connection refused by 127.0.0.1" in str(failure["exception"])
         assert failure["response_time"] >= 500
     assert not ran and not h.user_errors
     assert not users[0].sio.active

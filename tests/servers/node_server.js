@@ -85,7 +85,11 @@ function tallyReport(key) {
   return runs;
 }
 
-const httpServer = http.createServer();
+// Like a web app's router: paths other than the Engine.IO path get a 404 (socket.io forwards them here).
+const httpServer = http.createServer((req, res) => {
+  res.writeHead(404, { "Content-Type": "text/plain" });
+  res.end("Not Found");
+});
 const io = new Server(httpServer, options);
 
 // Registers an event handler that gets (args, ack); ack is null when the client
