@@ -158,6 +158,10 @@ class FakeClock:
         self._now = target
         settle()
 
+    def jump(self, seconds: float) -> None:
+        """Move time forward with nothing run: a hub blocked by CPU-bound code (timers fire at the next ``advance``)."""
+        self._now += seconds
+
     @staticmethod
     def _fire(timer: FakeTimer) -> None:
         if not timer.closed:
@@ -174,6 +178,7 @@ class FakeTransport:
 
     def __init__(self, session: FakeSession) -> None:
         self.session = session
+        session.server.transports.append(self)
         self.bytes_in = 0
         self.bytes_out = 0
         self.closed = False
@@ -499,7 +504,8 @@ class FakeServer:
         self.ack_events = True
         """Ack each event that asks for one, with the event's arguments."""
         self.probe_answer = "answer"
-        """The upgrade probe: "answer", "ignore", "wrong" (not 3probe), "close" (the session closes), "drop"."""
+        """The upgrade probe: "answer", "ignore" (or later: ``answer_probe()``), "wrong" (not 3probe), "close" (the
+        session closes), "drop" (the probe WebSocket breaks)."""
         self.pause_ok = True
         """polling.pause() succeeds (the in-flight requests finish)."""
         self.pause_gate = Event()
@@ -514,6 +520,8 @@ class FakeServer:
         self.opens: list[tuple[str, ConnectParams]] = []
         """(transport name, params) of each open attempt, refused ones included."""
         self.sessions: list[FakeSession] = []
+        self.transports: list[FakeTransport] = []
+        """Every transport opened, probes included."""
         self.packets: list[sio.Packet] = []
         """Every Socket.IO packet the client sent, decoded, in order."""
         self.log: list[tuple[str, Any]] = []
@@ -585,6 +593,12 @@ class FakeServer:
         """The next ``times`` open attempts fail (as a refused TCP connection)."""
         self._refuse = times
         self._refusal = detail
+
+    def answer_probe(self) -> None:
+        """Answer the latest session's upgrade probe now (with ``probe_answer = "ignore"``)."""
+        probe = self.session.probe
+        assert probe is not None, "no probe to answer"
+        probe.deliver(["3probe"])
 
     @property
     def session(self) -> FakeSession:
@@ -734,6 +748,9 @@ class Rig:
 
     def teardown(self) -> None:
         """Disconnect every socket, then check that every greenlet and hub watch of the Managers ended."""
+        server = self.server
+        for gate in (server.open_gate, server.pause_gate, *(t.write_gate for t in server.transports)):
+            gate.set()
         for manager in self.managers:
             if manager.forked:
                 continue
