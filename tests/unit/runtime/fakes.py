@@ -490,7 +490,7 @@ class FakeServer:
         self.ws_accepting = True
         """``try_write`` of new WebSockets takes everything (False: nothing, the writer greenlet writes)."""
         self.first_packets: list[Packet] = []
-        """Sent with the OPEN in the polling handshake response."""
+        """Sent with the OPEN, in the same read."""
         self.answer_connects = True
         self.refusals: dict[str, tuple[Any, Any]] = {}
         """Namespace -> (message, data) of the CONNECT_ERROR it answers."""
@@ -560,7 +560,7 @@ class FakeServer:
             return probe
         session = self._new_session()
         ws = session.transport = kind(session)
-        ws.deliver([self._open_packet(session.sid, [])])
+        ws.deliver([self._open_packet(session.sid, []), *self.first_packets])
         return ws
 
     def _opening(self, name: str, params: ConnectParams) -> None:
@@ -657,8 +657,8 @@ class FakeServer:
         if packet.type == sio.CONNECT:
             nsp = packet.nsp
             if nsp in self.refusals:
-                message, data = self.refusals[nsp]
-                session.send(self.frames(sio.CONNECT_ERROR, nsp, {"message": message, "data": data}))
+                message, extra = self.refusals[nsp]
+                session.send(self.frames(sio.CONNECT_ERROR, nsp, {"message": message, "data": extra}))
             elif self.answer_connects and nsp not in self.silent:
                 first = [p for packets in self.before_connect_reply for p in packets]
                 data: dict[str, Any] = {"sid": f"sio{next(self._namespace_sids)}"}
@@ -731,7 +731,9 @@ class Rig:
         self.managers.append(manager)
         return manager
 
-    def socket(self, namespace: str = "/", *, socket: Optional[dict[str, Any]] = None, **options: Any) -> greensio.Socket:
+    def socket(
+        self, namespace: str = "/", *, socket: Optional[dict[str, Any]] = None, **options: Any
+    ) -> greensio.Socket:
         """A socket on a new Manager (``options``: the Manager's; ``socket``: the socket's)."""
         return self.manager(**options).socket(namespace, **(socket or {}))
 

@@ -11,6 +11,7 @@ import pytest
 import greensio
 from greensio._core import sio as sio_codec
 from greensio._core.session import MAX_HELD
+from greensio._io.transport import Packet
 from greensio._manager import ManagerState
 
 from .fakes import Recorder, Rig
@@ -171,9 +172,7 @@ def test_cookies_from_the_polling_handshake_go_with_the_upgrade(rig: Rig) -> Non
         ('0{"sid": ""}', "invalid handshake"),
     ],
 )
-def test_a_server_that_does_not_speak_engine_io_fails_the_attempt(
-    rig: Rig, handshake: greensio._io.transport.Packet, message: str
-) -> None:
+def test_a_server_that_does_not_speak_engine_io_fails_the_attempt(rig: Rig, handshake: Packet, message: str) -> None:
     rig.server.handshake = handshake
     sio = rig.socket(reconnection=False, socket={"auto_connect": False})
     with pytest.raises(greensio.ConnectionError, match=message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ def test_sockets_of_one_server_with_equal_options_share_a_manager() -> None:
         {"multiplex": False},
     ],
 )
-def test_different_options_force_new_or_no_multiplex_get_another_manager(other: dict[str, object]) -> None:
+def test_different_options_force_new_or_no_multiplex_get_another_manager(other: dict[str, Any]) -> None:
     a = greensio.Socket("http://shared.test/a", auto_connect=False, reconnection_delay=2)
     b = greensio.Socket("http://shared.test/b", auto_connect=False, **{"reconnection_delay": 2, **other})
     assert a.manager is not b.manager

@@ -95,7 +95,8 @@ def test_every_option_has_a_bad_value_here() -> None:
 )
 def test_an_unknown_option_suggests_the_closest(given: str, hint: str) -> None:
     with pytest.raises(TypeError, match=rf"unknown option '{given}' \(did you mean '{hint}'\?\)"):
-        greensio.Socket("http://options.test", auto_connect=False, **{given: 1})
+        options: dict[str, Any] = {given: 1}
+        greensio.Socket("http://options.test", auto_connect=False, **options)
 
 
 def test_an_unknown_option_without_a_close_name_has_no_hint() -> None:
@@ -110,8 +111,9 @@ def test_socket_options_are_not_manager_options() -> None:
 
 @pytest.mark.parametrize("name", ["query", "extra_headers"])
 def test_cr_or_lf_in_a_header_or_query_dict_is_refused_at_construction(name: str) -> None:
+    options: dict[str, Any] = {name: {"a": "b\r\nInjected: 1"}}
     with pytest.raises(ValueError, match="contains CR or LF"):
-        greensio.Manager("http://options.test", **{name: {"a": "b\r\nInjected: 1"}})
+        greensio.Manager("http://options.test", **options)
     with pytest.raises(ValueError, match="contains CR or LF"):
         greensio.Manager("http://options.test", path="/socket.io\n")
 

@@ -146,9 +146,7 @@ def test_no_upgrade_when_the_server_offers_none(rig: Rig) -> None:
     assert sio.transport == "polling" and len(rig.server.opens) == 1
 
 
-def test_remember_upgrade_starts_the_next_manager_on_websocket(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_remember_upgrade_starts_the_next_manager_on_websocket(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_registry, "_upgraded", set())
     first = rig.connected(remember_upgrade=True)
     assert first.transport == "websocket"

@@ -102,9 +102,7 @@ def test_unsent_bytes_past_the_cap_close_the_connection_with_transport_error(rig
     """The cap is UNSENT_LIMIT, or max_message_size when larger (100 MiB by default)."""
     rig.server.ws_accepting = False
     rig.server.max_payload = 100 * 2**20
-    sio = rig.connected(
-        transports=["websocket"], max_message_size=2**20, reconnection_delay=1, randomization_factor=0
-    )
+    sio = rig.connected(transports=["websocket"], max_message_size=2**20, reconnection_delay=1, randomization_factor=0)
     ws = websocket(rig)
     ws.write_gate.clear()
     disconnects = Recorder()
