@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from gevent.event import Event
@@ -26,43 +26,23 @@ def blocking_handlers(sio: greensio.Socket, release: Event) -> list[tuple[str, i
     return log
 
 
-def test_without_a_bound_every_handler_call_runs_at_once(rig: Rig) -> None:
-    sio = rig.connected()
-    release = Event()
-    log = blocking_handlers(sio, release)
-    for n in range(3):
-        rig.server.emit("job", n)
-    rig.settle()
-    assert log == [("start", 0), ("start", 1), ("start", 2)]
-    release.set()
-    rig.settle()
-    assert sorted(log[3:]) == [("end", 0), ("end", 1), ("end", 2)]
-
-
-def test_handler_concurrency_one_runs_handlers_strictly_in_order(rig: Rig) -> None:
-    sio = rig.connected(handler_concurrency=1)
-    release = Event()
-    log = blocking_handlers(sio, release)
-    for n in range(3):
-        rig.server.emit("job", n)
-    rig.settle()
-    assert log == [("start", 0)]
-    release.set()
-    rig.settle()
-    assert log == [("start", 0), ("end", 0), ("start", 1), ("end", 1), ("start", 2), ("end", 2)]
-
-
-def test_handler_concurrency_bounds_the_handlers_running_at_once(rig: Rig) -> None:
-    sio = rig.connected(handler_concurrency=2)
+@pytest.mark.parametrize(("concurrency", "running"), [(None, 4), (2, 2), (1, 1)])
+def test_handler_concurrency_bounds_the_handlers_running_at_once(
+    rig: Rig, concurrency: Optional[int], running: int
+) -> None:
+    sio = rig.connected(handler_concurrency=concurrency)
     release = Event()
     log = blocking_handlers(sio, release)
     for n in range(4):
         rig.server.emit("job", n)
     rig.settle()
-    assert log == [("start", 0), ("start", 1)]
+    assert log == [("start", n) for n in range(running)]
     release.set()
     rig.settle()
-    assert [entry for entry in log if entry[0] == "start"] == [("start", n) for n in range(4)]
+    assert [n for what, n in log if what == "start"] == [0, 1, 2, 3]
+    assert sorted(n for what, n in log if what == "end") == [0, 1, 2, 3]
+    if concurrency == 1:  # strictly one after the other
+        assert log == [(what, n) for n in range(4) for what in ("start", "end")]
 
 
 def test_the_reader_never_waits_for_handlers_so_pings_are_answered(rig: Rig) -> None:

@@ -211,14 +211,6 @@ def test_without_reconnection_a_lost_connection_ends_the_socket(rig: Rig) -> Non
     assert sio.manager.state is ManagerState.IDLE
 
 
-def test_without_reconnection_a_failed_first_connect_raises(rig: Rig) -> None:
-    rig.server.refuse(1, "refused")
-    sio = rig.socket(reconnection=False, socket={"auto_connect": False})
-    with pytest.raises(greensio.ConnectionError, match="refused"):
-        sio.connect(timeout=5)
-    assert not sio.active
-
-
 def test_connect_while_reconnecting_never_opens_a_second_session(rig: Rig) -> None:
     manager = rig.manager(reconnection_delay=1, randomization_factor=0)
     main = manager.socket("/")
