@@ -503,6 +503,8 @@ class FakeServer:
         self.pid = "pid-1"
         self.ack_events = True
         """Ack each event that asks for one, with the event's arguments."""
+        self.echo_events = False
+        """Send each event that asks for no ack back to the client, as it came."""
         self.probe_answer = "answer"
         """The upgrade probe: "answer", "ignore" (or later: ``answer_probe()``), "wrong" (not 3probe), "close" (the
         session closes), "drop" (the probe WebSocket breaks)."""
@@ -667,6 +669,8 @@ class FakeServer:
                 session.send([*first, *self.frames(sio.CONNECT, nsp, data)])
         elif packet.type == sio.EVENT and packet.id is not None and self.ack_events:
             session.send(self.frames(sio.ACK, packet.nsp, packet.data[1:], packet.id))
+        elif packet.type == sio.EVENT and packet.id is None and self.echo_events:
+            session.send(self.frames(sio.EVENT, packet.nsp, packet.data))
 
     # -- records --------------------------------------------------------------------------------
 

@@ -23,6 +23,17 @@ def test_an_emit_reaches_the_server(rig: Rig) -> None:
     assert [p.id for p in rig.server.received(sio_codec.EVENT)] == [None, None]
 
 
+def test_an_echoing_server_sends_events_back_in_order_binary_included(rig: Rig) -> None:
+    rig.server.echo_events = True
+    sio = rig.connected("/echo")
+    got = Recorder()
+    sio.on_any(got)
+    sio.emit("a", 1)
+    sio.emit("b", {"blob": b"\x00"})
+    rig.settle()
+    assert got.calls == [("a", 1), ("b", {"blob": b"\x00"})]
+
+
 def test_an_emit_on_a_namespace_carries_it(rig: Rig) -> None:
     sio = rig.connected("/chat")
     sio.emit("x", 1)

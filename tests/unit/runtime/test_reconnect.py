@@ -269,3 +269,17 @@ def test_a_bug_in_an_attempt_is_logged_and_ends_the_waiting(rig: Rig, caplog: py
         sio.connect(timeout=5)
     assert "the connection loop failed" in caplog.text
     caplog.clear()  # this test means it: the autouse check must not fail it
+
+
+def test_manager_once_and_off(rig: Rig) -> None:
+    manager = rig.manager(reconnection_delay=1, randomization_factor=0)
+    first, every, removed = Recorder(), Recorder(), Recorder()
+    manager.once("open", first)
+    manager.on("open", every)
+    manager.on("open", removed)
+    manager.off("open", removed)
+    manager.socket("/")
+    rig.settle()
+    rig.server.drop()
+    rig.clock.advance(1)
+    assert (len(first), len(every), len(removed)) == (1, 2, 0)
