@@ -22,6 +22,7 @@ from typing import Any, Optional, Union, cast
 
 import gevent
 
+from . import _packetlog as packetlog
 from ._contracts import ConnectionHost
 from ._core.engine import EngineClosed, EngineState
 from ._exceptions import ProtocolError
@@ -165,6 +166,7 @@ class Connection:
         engine = self.engine
         decoder = self._decoder
         size = self._packet_size
+        debug = packetlog.enabled()
         self._host.counters.packets_received += stop - start
         for i in range(start, stop):
             packet = packets[i]
@@ -173,6 +175,8 @@ class Connection:
                     size += len(packet) - 1
                     pkt = decoder.feed_text(packet[1:])
                 else:
+                    if debug:
+                        packetlog.log_received(packet, len(packet))
                     self._control(engine, packet)
                     continue
             else:
@@ -181,6 +185,8 @@ class Connection:
                     raise ProtocolError(f"binary packet of more than {size} bytes exceeds max_message_size")
                 pkt = decoder.feed_binary(packet)
             if pkt is not None:
+                if debug:
+                    packetlog.log_received(pkt, size)
                 socket = sockets.get(pkt.nsp)
                 if socket is not None and socket.active:
                     socket.on_packet(pkt, size)
@@ -251,6 +257,8 @@ class Connection:
 
     def switch_to(self, transport: Transport) -> None:
         """The upgrade succeeded: read and write on ``transport`` (the old one is read to its end first)."""
+        if self.state is not State.OPEN:
+            raise TransportClosed("transport close", "the connection ended during the upgrade")
         old = self.transport
         self.transport = transport
         old.close()  # the reader reads what polling brought, then moves on

@@ -406,19 +406,21 @@ class Manager:
         if self._state in (ManagerState.CLOSING, ManagerState.FORKED):
             return
         self._set_state(ManagerState.CLOSING)
-        self._reconnector.stop()
         conn = self._conn
-        if conn is not None and conn.open:
-            with gevent.Timeout(FLUSH_TIMEOUT, False):
-                self.outbox.flush(FLUSH_TIMEOUT)
-                conn.transport.close_gracefully()
-            self.fire("close", "forced close")
-        self.outbox.detach(wait=True)
-        if conn is not None:
-            conn.stop()
-        self._conn = None
-        self._rearm()
-        self._set_state(ManagerState.IDLE)
+        try:
+            self._reconnector.stop()
+            if conn is not None and conn.open:
+                with gevent.Timeout(FLUSH_TIMEOUT, False):
+                    self.outbox.flush(FLUSH_TIMEOUT)
+                    conn.transport.close_gracefully()
+                self.fire("close", "forced close")
+        finally:  # even when the caller's own Timeout interrupts the flush: never stuck in CLOSING
+            self.outbox.detach(wait=True)
+            if conn is not None:
+                conn.stop()
+            self._conn = None
+            self._rearm()
+            self._set_state(ManagerState.IDLE)
         # Handlers still run on the old dispatcher; one may reopen a socket (JS allows connect()
         # from a disconnect handler): the new connection gets a new dispatcher.
         dispatch, self.dispatch = self.dispatch, Dispatcher(self.runner.spawn, self.options.handler_concurrency)

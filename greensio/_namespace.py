@@ -379,13 +379,16 @@ class Namespace:
         self.active = False
         self.ended = True
         session = self.session
+        session.connect_deadline = math.inf  # a CONNECT reply still awaited will never matter now
         if session.connected:  # e.g. a CONNECT_ERROR on a connected socket: no answer will come
             for slot, failure in session.on_disconnect():
                 self.call_back(slot.callback, (failure,))
         for slot in session.drop_buffered(_waits_forever):
             self.call_back(slot.callback, (DisconnectedError("the socket was disconnected before the call was sent"),))
-        self.host.detach(self)
-        self.inactive.set()
+        try:
+            self.host.detach(self)
+        finally:
+            self.inactive.set()
 
 
 def _run_handlers(handlers: list[Callable[..., Any]], args: tuple[Any, ...]) -> None:

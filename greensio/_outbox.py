@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 
 import gevent
 
+from . import _packetlog as packetlog
 from ._io.transport import Packet, Transport, TransportClosed
 from ._runner import Runner
 from ._stats import Counters
@@ -123,6 +124,8 @@ class Outbox:
 
     def _take(self) -> tuple[list[Packet], float]:
         batch, self._queue = self._queue, []
+        if packetlog.enabled():
+            packetlog.log_sent(batch)
         self._backlog = 0
         due, self._pong_due = self._pong_due, 0.0
         return batch, due

@@ -30,7 +30,7 @@ def upgrade(
     """Probe and switch ``connection`` to a WebSocket (run in a greenlet); True if it switched."""
     polling = cast(Pausable, connection.transport)
     ws: Optional[Transport] = None
-    held = False
+    held = switched = False
     limit = gevent.Timeout(timeout)
     try:
         with limit:
@@ -38,26 +38,35 @@ def upgrade(
             ws.write(["2probe"])
             if ws.read()[:1] != ["3probe"]:
                 raise ProtocolError("the server did not answer the upgrade probe")
-            if cast(Any, connection.transport) is not polling or not connection.open:
-                raise TransportClosed("transport close", "the connection ended during the probe")
+            _check_still_on(connection, polling)
             outbox.hold()
             held = True
+            _check_still_on(connection, polling)  # it may have ended while a write finished
             if not polling.pause():
                 raise TransportClosed("transport error", "polling requests did not finish")
+            _check_still_on(connection, polling)
             ws.write(["5"])
         outbox.release(ws)
+        held = False
         connection.switch_to(ws)
+        switched = True
         return True
     except (TransportClosed, ProtocolError, gevent.Timeout) as exc:
         if isinstance(exc, gevent.Timeout) and exc is not limit:
             raise
         log.debug("upgrade to websocket failed, staying on polling: %s", exc)
-        if ws is not None:
-            ws.close()
-        if held:
-            polling.resume()
-            outbox.release()
         return False
     finally:
+        if not switched:
+            if ws is not None:
+                ws.close()
+            if held and connection.open:
+                polling.resume()
+                outbox.release()
         if connection.upgrader is gevent.getcurrent():
             connection.upgrader = None
+
+
+def _check_still_on(connection: Connection, polling: Pausable) -> None:
+    if cast(Any, connection.transport) is not polling or not connection.open:
+        raise TransportClosed("transport close", "the connection ended during the upgrade")

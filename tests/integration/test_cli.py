@@ -517,11 +517,6 @@ def test_tls_over_websocket_in_the_cli_which_does_not_monkey_patch(tls):
 # -- output and logs -------------------------------------------------------------------------
 
 
-NEEDS_LOG_LINES = pytest.mark.xfail(
-    strict=True, reason="needs the library's INFO and DEBUG log lines (issue 13, item 4), not yet on main"
-)
-
-
 def test_verbose_prints_the_librarys_info_lines_on_stderr(node_server):
     result = run_cli("emit", node_server.url, "echo", "--ack", "-v")
     assert result.returncode == 0, result.stderr
@@ -530,7 +525,6 @@ def test_verbose_prints_the_librarys_info_lines_on_stderr(node_server):
     assert not any(" DEBUG " in line for line in result.stderr.splitlines())
 
 
-@NEEDS_LOG_LINES
 def test_very_verbose_prints_debug_lines(node_server):
     result = run_cli("emit", node_server.url, "echo", "--ack", "-vv")
     assert result.returncode == 0, result.stderr

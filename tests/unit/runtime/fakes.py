@@ -21,9 +21,11 @@ advances the clock.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import json
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, Sequence, Union
@@ -275,6 +277,11 @@ class FakePolling(FakeTransport):
     def __init__(self, session: FakeSession) -> None:
         super().__init__(session)
         self.paused = False
+        self.begun: Optional[tuple[str, int]] = None
+
+    def begin(self, sid: str, max_payload: int) -> None:
+        """The client read the OPEN: later requests carry its sid."""
+        self.begun = (sid, max_payload)
 
     def pause(self, timeout: Optional[float] = None) -> bool:
         """As the real one: no new GET; the server answers the pending one with a NOOP."""
@@ -547,8 +554,9 @@ class FakeServer:
         session = self._new_session()
         transport = session.transport
         assert isinstance(transport, FakePolling)
-        if params.cookies is not None:
-            params.cookies.update(self.cookies)
+        if params.cookies is not None:  # as Set-Cookie lines in the handshake response
+            for name, value in self.cookies.items():
+                params.cookies.store(f"{name}={value}", params.host, "/socket.io/", False, time.time())
         return transport, [self._open_packet(session.sid, self.upgrades), *self.first_packets]
 
     def open_websocket(self, params: ConnectParams) -> FakeWebSocket:
@@ -566,6 +574,10 @@ class FakeServer:
         return ws
 
     def _opening(self, name: str, params: ConnectParams) -> None:
+        jar = params.cookies
+        cookie = jar.header(params.host, "/socket.io/", False, time.time()) if jar is not None else None
+        if cookie is not None:  # what a real transport sends: the Manager's jar as a Cookie header
+            params = dataclasses.replace(params, headers={**params.headers, "Cookie": cookie})
         self.opens.append((name, params))
         self.open_gate.wait()
         if self._refuse:

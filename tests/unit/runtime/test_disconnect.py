@@ -192,12 +192,6 @@ def test_the_exit_flush_is_bounded_when_a_write_never_returns(rig: Rig, monkeypa
     _registry._hooks[id(sio.manager)][0]()()  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: Manager._close is not exception-safe: a gevent.Timeout (or a kill) that interrupts "
-    "disconnect() leaves the Manager in CLOSING with its connection open, the socket's wait() never returns "
-    "and a later connect() never connects (attach() does nothing in CLOSING)",
-)
 def test_a_timeout_that_interrupts_disconnect_leaves_the_socket_usable(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -171,11 +171,6 @@ def test_the_server_closing_during_the_probe_ends_the_connection_and_the_client_
     assert sio.connected and sio.transport == "websocket"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: a killed upgrader never closes its probe WebSocket (upgrade() catches TransportClosed, "
-    "ProtocolError and its Timeout, not GreenletExit, and closes ws only there): one fd leaks until GC",
-)
 def test_the_probe_websocket_is_closed_when_the_server_closes_during_the_probe(rig: Rig) -> None:
     rig.server.probe_answer = "close"
     rig.socket(reconnection=False)
@@ -184,11 +179,6 @@ def test_the_probe_websocket_is_closed_when_the_server_closes_during_the_probe(r
     assert probe_of(rig).closed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: disconnect() while the probe waits kills the upgrader, which leaves its probe "
-    "WebSocket open (SPEC: after disconnect() every fd is closed)",
-)
 def test_disconnect_during_the_probe_closes_the_probe_websocket(rig: Rig) -> None:
     rig.server.probe_answer = "ignore"
     sio = rig.connected()
@@ -197,12 +187,6 @@ def test_disconnect_during_the_probe_closes_the_probe_websocket(rig: Rig) -> Non
     assert all(t.closed for t in rig.server.transports)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: the upgrader checks connection.open only before outbox.hold(); when hold() waits for "
-    "the writer and the connection ends meanwhile, it still sends UPGRADE and switches the closed connection "
-    "to the probe WebSocket, which nobody closes (and 'upgraded' is logged, remember_upgrade noted)",
-)
 def test_a_connection_that_ends_while_the_upgrade_waits_for_the_writer_is_not_upgraded(rig: Rig) -> None:
     # The probe is answered at once, then the CONNECT_ERROR ends the socket, whose last
     # Manager closes the connection while the upgrader waits in hold() for the writer.
