@@ -35,9 +35,14 @@ __all__ = [
 ]
 
 
-def connect(url: str = "http://localhost", *, timeout: Optional[float] = None, **options: Any) -> Socket:
-    """Return a connected Socket, or raise ConnectionError/TimeoutError leaving nothing running.
+def connect(
+    url: str = "http://localhost", *, timeout: Optional[float] = None, retry: bool = False, **options: Any
+) -> Socket:
+    """Return a connected Socket, or raise leaving nothing running.
 
+    Without ``retry`` the first failed attempt raises ``ConnectionError`` naming its
+    cause. With ``retry`` attempts go on with the reconnection backoff until
+    ``timeout``, then ``TimeoutError`` is raised, chained to the last attempt's error.
     ``timeout`` bounds the whole call (and each connection attempt).
     """
     options["auto_connect"] = False
@@ -45,7 +50,7 @@ def connect(url: str = "http://localhost", *, timeout: Optional[float] = None, *
         options["timeout"] = timeout
     socket = Socket(url, **options)
     try:
-        socket.connect(wait=True, timeout=timeout)
+        socket._connect(wait=True, timeout=timeout, fail_fast=not retry)
     except BaseException:
         socket.disconnect()
         raise

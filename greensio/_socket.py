@@ -102,6 +102,8 @@ class Socket(Emitter):
         self._inactive = Event()
         self._inactive.set()
         self._connect_waiters: list[AsyncResult] = []
+        self._fail_fast_waiters: list[AsyncResult] = []  # also in _connect_waiters: fail on the first error
+        self._last_error: Optional[ConnectionError] = None  # of the last failed attempt
         self._connecting_since = 0.0
         self._queue: list[_Queued] = []  # the retry queue (small: one packet in flight)
         manager._nsps[namespace] = self
@@ -159,12 +161,20 @@ class Socket(Emitter):
         Raises ConnectionError when the attempt fails for good, TimeoutError when
         ``timeout`` passes first.
         """
+        return self._connect(wait, timeout, fail_fast=False)
+
+    open = connect
+
+    def _connect(self, wait: bool, timeout: Optional[float], fail_fast: bool) -> Socket:
+        """``connect()``; with ``fail_fast`` the wait ends with the first failed attempt's error."""
         self._manager._check_fork()
         if self._session.connected:
             return self
         waiter: Optional[AsyncResult] = AsyncResult() if wait else None
         if waiter is not None:
             self._connect_waiters.append(waiter)
+            if fail_fast:
+                self._fail_fast_waiters.append(waiter)
         if not self._active:
             self._active = True
             self._inactive.clear()
@@ -175,13 +185,13 @@ class Socket(Emitter):
         try:
             waiter.get(timeout=timeout)
         except gevent.Timeout:
-            raise TimeoutError(f"not connected to {self.namespace} within {timeout} s") from None
+            raise TimeoutError(f"not connected to {self.namespace} within {timeout} s") from self._last_error
         finally:
             if waiter in self._connect_waiters:
                 self._connect_waiters.remove(waiter)
+            if waiter in self._fail_fast_waiters:
+                self._fail_fast_waiters.remove(waiter)
         return self
-
-    open = connect
 
     def disconnect(self) -> Socket:
         """Leave the namespace; the Manager closes the connection when no socket is active."""
@@ -504,6 +514,10 @@ class Socket(Emitter):
 
     def _on_error(self, err: ConnectionError) -> None:
         """The Engine.IO connection could not be opened."""
+        self._last_error = err
+        waiters, self._fail_fast_waiters = self._fail_fast_waiters, []
+        for waiter in waiters:
+            waiter.set_exception(err)
         if not self._session.connected:
             self._fire("connect_error", err)
 
@@ -535,6 +549,7 @@ class Socket(Emitter):
 
     def _deactivate(self, err: ConnectionError) -> None:
         waiters, self._connect_waiters = self._connect_waiters, []
+        self._fail_fast_waiters = []
         for waiter in waiters:
             waiter.set_exception(err)
         if not self._active:

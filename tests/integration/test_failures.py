@@ -9,6 +9,7 @@ import sys
 import textwrap
 import uuid
 
+import gevent
 import pytest
 
 import greensio
@@ -58,11 +59,22 @@ def test_reconnection_attempts_are_counted_then_reconnect_failed():
     assert not sio.active
 
 
-def test_connect_helper_raises_and_leaves_nothing_running():
+def test_connect_helper_fails_at_the_first_attempt_and_leaves_nothing_running():
     url = f"http://127.0.0.1:{_closed_port()}"
     greenlets = live_greenlets()
-    with pytest.raises(greensio.TimeoutError):
-        greensio.connect(url, timeout=0.3, force_new=True, **FAST)
+    with gevent.Timeout(WAIT, AssertionError("connect() did not fail fast")):
+        with pytest.raises(greensio.ConnectionError, match="refused"):
+            greensio.connect(url, force_new=True, **FAST)
+    assert live_greenlets() - greenlets == set()
+
+
+def test_connect_helper_with_retry_times_out_chained_to_the_last_error():
+    url = f"http://127.0.0.1:{_closed_port()}"
+    greenlets = live_greenlets()
+    with pytest.raises(greensio.TimeoutError) as raised:
+        greensio.connect(url, timeout=0.5, retry=True, force_new=True, **FAST)
+    assert isinstance(raised.value.__cause__, greensio.ConnectionError)
+    assert "refused" in str(raised.value.__cause__)
     assert live_greenlets() - greenlets == set()
 
 
@@ -126,7 +138,6 @@ def test_a_buffered_call_still_times_out_after_disconnect():
         force_new=True,
         **{**FAST, "reconnection_delay": 5, "reconnection_delay_max": 5},
     )
-    import gevent
 
     call = gevent.spawn(sio.call, "echo", 1, timeout=0.2)
     with gevent.Timeout(WAIT, AssertionError("the call was never buffered")):
