@@ -15,16 +15,9 @@ change of greensio's internals is adapted in this one file:
    writes the ACK with ``Socket._send_packet``).
 3. ``connect_once(socket, timeout)`` — a blocking namespace connect that raises at
    the first failed attempt instead of waiting for the reconnection policy to give
-   up (python-socketio's ``connect()`` without ``retry``). Uses the fail-fast wait
-   of ``Socket._connect`` when greensio has it, else the public ``connect()``.
-4. ``flush_writes(manager, timeout)`` — ``disconnect()`` must not lose what was
-   emitted just before. greensio writes the queued packets and the DISCONNECT in
-   one write, and Node's socket.io server drops events that arrive in the same
-   read as a DISCONNECT (it dispatches events on the next tick, when the socket is
-   already closed; the official JS client loses them too). So compat waits until
-   the queued packets have been written (``Manager._out``, ``_writer``,
-   ``_flush_scheduled``) before it disconnects: the DISCONNECT then goes out in a
-   write of its own. Better done by greensio's ``Socket.disconnect()`` itself.
+   up (python-socketio's ``connect()`` without ``retry``): the fail-fast wait of
+   ``Socket._connect``, which ``greensio.connect()`` uses but ``Socket.connect()``
+   does not offer.
 """
 
 from __future__ import annotations
@@ -32,13 +25,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Optional
 
-import gevent
-
 from .._core import sio
 from .._manager import Manager
 from .._socket import Socket
 
-__all__ = ["engine_sid", "route_events", "connect_once", "flush_writes"]
+__all__ = ["engine_sid", "route_events", "connect_once"]
 
 log = logging.getLogger("greensio")
 EventRoute = Callable[[str, list[Any]], Any]
@@ -80,21 +71,4 @@ def route_events(socket: Socket, route: EventRoute) -> None:
 
 def connect_once(socket: Socket, timeout: Optional[float]) -> None:
     """Block until ``socket`` is connected; raise the first failed attempt's ConnectionError."""
-    fail_fast: Any = getattr(socket, "_connect", None)
-    if fail_fast is not None:
-        fail_fast(wait=True, timeout=timeout, fail_fast=True)
-    else:
-        socket.connect(wait=True, timeout=timeout)
-
-
-def flush_writes(manager: Optional[Manager], timeout: float) -> None:
-    """Return once the packets queued on ``manager``'s connection were written (at most ``timeout`` s)."""
-    if manager is None or manager.transport is None:
-        return
-    with gevent.Timeout(timeout, False):
-        while manager._out or manager._flush_scheduled or manager._writer is not None:
-            writer = manager._writer
-            if writer is not None and writer is not gevent.getcurrent():
-                writer.join()
-            else:
-                gevent.sleep(0)  # the hub runs the pending flush callback first
+    socket._connect(wait=True, timeout=timeout, fail_fast=True)

@@ -24,7 +24,6 @@ Handler = Callable[..., Any]
 H = TypeVar("H", bound=Handler)
 Headers = Union[dict[str, str], Callable[[], dict[str, str]]]
 RESERVED_EVENTS = frozenset(("connect", "connect_error", "disconnect"))
-FLUSH_TIMEOUT = 5.0  # how long disconnect() waits for what was emitted before to be written
 
 
 class Reason:
@@ -92,6 +91,7 @@ class Client:
             json,
             eio_options,
         )
+        greensio.Manager("http://localhost", **self._options.manager)  # checks the options now, as python-socketio does
         self.handlers: dict[str, dict[str, Handler]] = {}
         self.namespace_handlers: dict[str, ClientNamespace] = {}
         self.connection_url: Any = None
@@ -353,7 +353,6 @@ class Client:
 
     def _teardown(self) -> None:
         self._open = False
-        _bridge.flush_writes(self._manager, FLUSH_TIMEOUT)  # the DISCONNECTs in a write of their own
         for socket in list(self._sockets.values()):
             socket.disconnect()
 
