@@ -277,3 +277,50 @@ def test_call_from_a_background_task(server, make_client):
     sio.connect(server.url, transports=TRANSPORTS)
     calls = [Background(sio, lambda i=i: sio.call("echo", i, timeout=WAIT)) for i in range(5)]
     assert [c.result() for c in calls] == [0, 1, 2, 3, 4]
+
+
+class CountingJson:
+    """A json module that counts its calls."""
+
+    def __init__(self) -> None:
+        import json
+
+        self.json = json
+        self.calls = 0
+
+    def dumps(self, *args, **kwargs):
+        self.calls += 1
+        return self.json.dumps(*args, **kwargs)
+
+    def loads(self, *args, **kwargs):
+        self.calls += 1
+        return self.json.loads(*args, **kwargs)
+
+
+@pytest.fixture
+def restore_json():
+    """python-socketio's json= option is process-wide (a class attribute of its packets): restore it."""
+    from engineio import packet as eio_packet
+    from socketio import packet as sio_packet
+
+    saved = sio_packet.Packet.json, eio_packet.Packet.json
+    yield
+    sio_packet.Packet.json, eio_packet.Packet.json = saved
+
+
+def test_json_option(server, make_client, restore_json):
+    counting = CountingJson()
+    sio = make_client(json=counting)
+    sio.connect(server.url, transports=TRANSPORTS)
+    before = counting.calls
+    assert sio.call("echo", {"through": "the json module"}, timeout=WAIT) == {"through": "the json module"}
+    assert counting.calls >= before + 2  # encoding the event, decoding the ack
+
+
+def test_a_wrong_socketio_path_fails_the_connect(server, make_client, impl):
+    sio = make_client()
+    errors = Recorder()
+    sio.on("connect_error", errors)
+    with pytest.raises(impl.exceptions.ConnectionError):
+        sio.connect(server.url, socketio_path="not-socket.io", transports=["polling"])
+    assert len(errors.calls) == 1  # python-socketio passes the body of the HTTP error, or None
