@@ -318,7 +318,7 @@ def test_json_option(server, make_client, restore_json):
 
 
 def test_a_wrong_socketio_path_fails_the_connect(server, make_client, impl):
-    sio = make_client()
+    sio = make_client(request_timeout=1)  # Node's HTTP server does not answer other paths
     errors = Recorder()
     sio.on("connect_error", errors)
     with pytest.raises(impl.exceptions.ConnectionError):
