@@ -374,12 +374,15 @@ class Client:
         socket = self._sockets.get(namespace or "/")
         if socket is None or not socket.connected:
             raise exceptions.BadNamespaceError(f"{namespace or '/'} is not a connected namespace.")
-        if isinstance(data, tuple):
-            socket.emit(event, *data, callback=callback)
-        elif data is None:
-            socket.emit(event, callback=callback)
+        if callback is None:  # the hot path: no keyword argument to pass on
+            if isinstance(data, tuple):
+                socket.emit(event, *data)
+            elif data is None:
+                socket.emit(event)
+            else:
+                socket.emit(event, data)
         else:
-            socket.emit(event, data, callback=callback)
+            socket.emit(event, *_args(data), callback=callback)
 
     def send(self, data: Any, namespace: Optional[str] = None, callback: Optional[Handler] = None) -> None:
         """``emit('message', data, ...)``."""
