@@ -43,30 +43,26 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
     return module
 
 
-@pytest.fixture
-def make_client(impl: ModuleType) -> Iterator[Callable[..., Any]]:
-    """make_client(**options) -> impl.Client with fast reconnection; all shut down after the test."""
+def _factory(cls: Callable[..., Any], close: Callable[[Any], None]) -> Iterator[Callable[..., Any]]:
+    """Yields make(**options) -> cls with the fast reconnection options; closes what it made afterwards."""
     made: list[Any] = []
 
     def make(**options: Any) -> Any:
-        made.append(impl.Client(**{**FAST, **options}))
+        made.append(cls(**{**FAST, **options}))
         return made[-1]
 
     yield make
     for client in made:
-        client.shutdown()
-        client.disconnect()
+        close(client)
+
+
+@pytest.fixture
+def make_client(impl: ModuleType) -> Iterator[Callable[..., Any]]:
+    """make_client(**options) -> impl.Client; all shut down after the test."""
+    yield from _factory(impl.Client, lambda client: (client.shutdown(), client.disconnect()))
 
 
 @pytest.fixture
 def make_simple_client(impl: ModuleType) -> Iterator[Callable[..., Any]]:
     """make_simple_client(**options) -> impl.SimpleClient; all disconnected after the test."""
-    made: list[Any] = []
-
-    def make(**options: Any) -> Any:
-        made.append(impl.SimpleClient(**{**FAST, **options}))
-        return made[-1]
-
-    yield make
-    for client in made:
-        client.disconnect()
+    yield from _factory(impl.SimpleClient, lambda client: client.disconnect())

@@ -82,5 +82,25 @@ class Background:
         return value
 
 
+def connected(make_client: Callable[..., Any], url: str, event: str = "disconnect", **options: Any) -> Any:
+    """(a client connected over TRANSPORTS, the Recorder of its ``event`` handler on ``'/'``)."""
+    sio = make_client(**options)
+    recorder = Recorder()
+    sio.on(event, recorder)
+    sio.connect(url, transports=TRANSPORTS)
+    return sio, recorder
+
+
+def reconnects_after_restart(server: Any, make_client: Callable[..., Any]) -> None:
+    """Assert that a client reconnects by itself when ``server`` restarts (a transport error)."""
+    sio, reasons = connected(make_client, server.url)
+    first = sio.get_sid()
+    server.restart()
+    assert reasons.wait() == [("transport error",)]
+    until(lambda: sio.connected, "connected again")
+    assert sio.get_sid() not in (None, first)
+    assert sio.call("echo", "after restart", timeout=WAIT) == "after restart"
+
+
 def unique() -> str:
     return uuid.uuid4().hex

@@ -6,7 +6,7 @@ import pytest
 
 from tests.servers.process import free_port
 
-from .helpers import TRANSPORTS, WAIT, Background, Recorder, until
+from .helpers import TRANSPORTS, WAIT, Background, Recorder, connected, reconnects_after_restart, until
 
 
 def closed_url() -> str:
@@ -82,10 +82,7 @@ def test_retry_connects_once_the_server_is_up(start_server, make_client):
 
 
 def test_a_server_disconnect_is_final_and_wait_returns(server, make_client):
-    sio = make_client()
-    reasons = Recorder()
-    sio.on("disconnect", reasons)
-    sio.connect(server.url, transports=TRANSPORTS)
+    sio, reasons = connected(make_client, server.url)
     sio.emit("disconnect_me")
     waited = Background(sio, sio.wait)
     waited.result(timeout=WAIT)
@@ -124,24 +121,12 @@ def test_a_dropped_transport_reconnects(node_server, make_client):
 
 
 def test_a_restarted_server_is_reconnected_to(start_server, make_client):
-    server = start_server("node")
-    sio = make_client()
-    connects, reasons = Recorder(), Recorder()
-    sio.on("connect", connects)
-    sio.on("disconnect", reasons)
-    sio.connect(server.url, transports=TRANSPORTS)
-    server.restart()
-    assert reasons.wait() == [("transport error",)]
-    connects.wait(2)
-    until(lambda: sio.connected, "connected again")
-    assert sio.call("echo", "after restart", timeout=WAIT) == "after restart"
+    # (a python-socketio server: see test_fixed_defects)
+    reconnects_after_restart(start_server("node"), make_client)
 
 
 def test_without_reconnection_a_dropped_transport_is_final(node_server, make_client):
-    sio = make_client(reconnection=False)
-    reasons = Recorder()
-    sio.on("disconnect", reasons)
-    sio.connect(node_server.url, transports=TRANSPORTS)
+    sio, reasons = connected(make_client, node_server.url, reconnection=False)
     sio.emit("close_engine")
     Background(sio, sio.wait).result()
     assert reasons.calls == [("transport error",)]
@@ -159,10 +144,7 @@ def test_reconnection_gives_up_after_the_attempts_and_wait_returns(start_server,
 
 def test_shutdown_stops_a_reconnection(start_server, make_client):
     server = start_server("node")
-    sio = make_client()
-    reasons = Recorder()
-    sio.on("disconnect", reasons)
-    sio.connect(server.url, transports=TRANSPORTS)
+    sio, reasons = connected(make_client, server.url)
     waited = Background(sio, sio.wait)
     server.stop()
     reasons.wait()

@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.processes import ROOT
 
-from .helpers import TRANSPORTS, WAIT, Background, Recorder, stays, unique, until
+from .helpers import TRANSPORTS, WAIT, Background, Recorder, connected, reconnects_after_restart, stays, unique
 
 
 @pytest.mark.fixed_defect("call() waits out its whole timeout after the connection is lost")
@@ -86,26 +86,13 @@ def test_connect_and_disconnect_handlers_pair_when_connect_fails(server, make_cl
 
 @pytest.mark.fixed_defect("a python-socketio server that restarts closes the Engine.IO session: no reconnection")
 def test_a_restarted_python_server_is_reconnected_to(start_server, make_client):
-    server = start_server("python")
-    sio = make_client()
-    reasons = Recorder()
-    sio.on("disconnect", reasons)
-    sio.connect(server.url, transports=TRANSPORTS)
-    first = sio.get_sid()
-    server.restart()
-    assert reasons.wait() == [("transport error",)]
-    until(lambda: sio.connected, "connected again")
-    assert sio.get_sid() != first
-    assert sio.call("echo", "after restart", timeout=WAIT) == "after restart"
+    reconnects_after_restart(start_server("python"), make_client)
 
 
 @pytest.mark.fixed_defect("disconnect() does not stop a reconnection in progress")
 def test_disconnect_stops_a_reconnection(start_server, make_client):
     server = start_server("node")
-    sio = make_client()
-    reasons = Recorder()
-    sio.on("disconnect", reasons)
-    sio.connect(server.url, transports=TRANSPORTS)
+    sio, reasons = connected(make_client, server.url)
     server.stop()
     reasons.wait()
     sio.disconnect()
