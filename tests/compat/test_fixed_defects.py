@@ -33,7 +33,7 @@ def test_call_fails_at_once_when_the_connection_ends(server, make_client, impl):
     assert isinstance(raised.value, impl.exceptions.TimeoutError)  # what python-socketio code catches
 
 
-@pytest.mark.fixed_defect("disconnect() throws away what was emitted just before")
+@pytest.mark.fixed_defect("disconnect() throws away what its writer thread has not sent yet", strict=False)
 def test_disconnect_sends_what_was_emitted_before(py_server, make_client):
     # python-socketio's server handles every event it reads before a DISCONNECT. Node's socket.io
     # server does not: it ignores events that arrive in the same read as the DISCONNECT (it runs
@@ -42,12 +42,12 @@ def test_disconnect_sends_what_was_emitted_before(py_server, make_client):
     key = unique()
     sio = make_client()
     sio.connect(server.url, transports=TRANSPORTS)
-    for seq in range(200):
+    for seq in range(1000):
         sio.emit("tally", (key, seq))
     sio.disconnect()
     checker = make_client()
     checker.connect(server.url, transports=TRANSPORTS)
-    assert checker.call("tally_report", key, timeout=WAIT) == [[0, 199, 1]]
+    assert checker.call("tally_report", key, timeout=WAIT) == [[0, 999, 1]]
 
 
 @pytest.mark.fixed_defect("Client() installs a SIGINT handler (handle_sigint=True by default)")
