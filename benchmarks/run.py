@@ -20,13 +20,14 @@ import datetime
 import json
 import os
 import platform
-import resource
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import time
+
+from clients._common import raise_nofile  # the one place the benchmarks raise it
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -86,19 +87,6 @@ def log(msg):
 
 
 # ---------------------------------------------------------------- setup
-
-
-def raise_nofile():
-    """Soft RLIMIT_NOFILE to the hard limit; inherited by the server and clients."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def ensure_node_modules(npm):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ._exceptions import (
     BufferFullError,
@@ -14,8 +14,14 @@ from ._exceptions import (
     TimeoutError,
 )
 from ._manager import Manager
+from ._options import signature_with_options
 from ._socket import Socket
 from ._stats import Stats
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._options import ConnectOptionsDict
 
 __version__ = "0.1.0"
 
@@ -36,7 +42,11 @@ __all__ = [
 
 
 def connect(
-    url: str = "http://localhost", *, timeout: Optional[float] = None, retry: bool = False, **options: Any
+    url: str = "http://localhost",
+    *,
+    timeout: Optional[float] = None,
+    retry: bool = False,
+    **options: Unpack[ConnectOptionsDict],
 ) -> Socket:
     """Return a connected Socket, or raise leaving nothing running.
 
@@ -45,13 +55,16 @@ def connect(
     ``timeout``, then ``TimeoutError`` is raised, chained to the last attempt's error.
     ``timeout`` bounds the whole call (and each connection attempt).
     """
-    options["auto_connect"] = False
+    all_options: dict[str, Any] = {**options, "auto_connect": False}
     if timeout is not None:
-        options["timeout"] = timeout
-    socket = Socket(url, **options)
+        all_options["timeout"] = timeout
+    socket = Socket(url, **all_options)
     try:
         socket._connect(wait=True, timeout=timeout, fail_fast=not retry)
     except BaseException:
         socket.disconnect()
         raise
     return socket
+
+
+connect.__signature__ = signature_with_options(connect)  # type: ignore[attr-defined]

@@ -83,11 +83,6 @@ class Dispatcher:
             except Exception:
                 log.exception("handler %r raised", getattr(fn, "__qualname__", fn))
 
-    @property
-    def pending(self) -> int:
-        """Jobs not yet started."""
-        return len(self._jobs)
-
     def close(self, timeout: float, stop_waiting: Callable[[], bool] = lambda: False) -> None:
         """Run what is queued, then end every worker; kill those still busy after ``timeout``.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
-__all__ = ["Emitter"]
+__all__ = ["Emitter", "take", "catch_all_lists"]
 
 Handler = Callable[..., Any]
 H = TypeVar("H", bound=Handler)
@@ -65,24 +65,6 @@ class Emitter:
         """The handlers registered for ``event``, in order."""
         return [h for h, _ in self._listeners.get(event, ())]
 
-    def take(self, event: str) -> list[Handler]:
-        """The handlers to call for one ``event``, removing the ``once`` ones."""
-        entries = self._listeners.get(event)
-        if not entries:
-            return []
-        if len(entries) == 1:  # the common case, without a scan
-            handler, once = entries[0]
-            if once:
-                del self._listeners[event]
-            return [handler]
-        if any(once for _, once in entries):
-            kept = [e for e in entries if not e[1]]
-            if kept:
-                self._listeners[event] = kept
-            else:
-                del self._listeners[event]
-        return [h for h, _ in entries]
-
     def on_any(self, handler: H) -> H:
         """Register a catch-all ``handler(event, *args)`` for incoming events."""
         self._any.append(handler)
@@ -125,3 +107,28 @@ def _remove(handlers: list[Handler], handler: Optional[Handler]) -> None:
         handlers.clear()
     elif handler in handlers:
         handlers.remove(handler)
+
+
+def take(emitter: Emitter, event: str) -> list[Handler]:
+    """The handlers to call for one ``event``, removing the ``once`` ones."""
+    listeners = emitter._listeners
+    entries = listeners.get(event)
+    if not entries:
+        return []
+    if len(entries) == 1:  # the common case, without a scan
+        handler, once = entries[0]
+        if once:
+            del listeners[event]
+        return [handler]
+    if any(once for _, once in entries):
+        kept = [e for e in entries if not e[1]]
+        if kept:
+            listeners[event] = kept
+        else:
+            del listeners[event]
+    return [h for h, _ in entries]
+
+
+def catch_all_lists(emitter: Emitter) -> tuple[list[Handler], list[Handler]]:
+    """The live lists of incoming and outgoing catch-all handlers (changed in place, never replaced)."""
+    return emitter._any, emitter._any_outgoing

@@ -1,58 +1,76 @@
-"""Manager: one Engine.IO connection, its greenlets, and the namespace sockets on it."""
+"""Manager: the options, the namespace sockets, and the glue between the runtime's units.
+
+A Manager owns one Engine.IO connection at a time and the namespace sockets
+multiplexed over it. The work is done by units it wires together:
+
+- ``Dialer`` (_dial.py): one attempt to open the first transport and read the OPEN;
+- ``Reconnector`` (_reconnector.py): the connect-and-reconnect loop with backoff;
+- ``Connection`` (_connection.py): reading, the core, the heartbeat, the end;
+- ``upgrade`` (_upgrader.py): the probe exchange from polling to WebSocket;
+- ``Outbox`` (_outbox.py): the write path;
+- ``Dispatcher`` (_dispatch.py): handler greenlets;
+- ``Runner`` (_runner.py): the greenlets and the deadline timer.
+
+Its state is one ``ManagerState``; see ``_set_state`` for the transitions.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import enum
 import logging
 import math
-import os
-import urllib.request
-import weakref
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import gevent
+from gevent._hub_local import get_hub_if_exists
 
-from ._core import sio
+from . import _registry
+from ._clock import GEVENT_CLOCK, Clock
+from ._codecs import codecs_for
+from ._connection import Connection
 from ._core.backoff import Backoff
-from ._core.cookies import cookie_header
-from ._core.engine import EngineClosed, EngineState
-from ._core.url import Proxy, Target, engine_url, parse_proxy, parse_url
+from ._core.url import Target, parse_url
+from ._dial import Dialed, Dialer
 from ._dispatch import Dispatcher
-from ._emitter import Emitter
-from ._exceptions import ConnectionError, Error, ProtocolError
-from ._io.net import make_ssl_context
-from ._io.polling import PollingTransport
-from ._io.transport import Transport, TransportClosed
-from ._io.websocket import WebSocketTransport
-from ._options import ManagerOptions, resolve
-from ._runtime import Runner, monotonic
+from ._emitter import Emitter, take
+from ._exceptions import ConnectionError, Error
+from ._io.factory import GeventTransports
+from ._io.transport import Packet, TransportFactory
+from ._options import ManagerOptions, signature_with_options, split_options
+from ._outbox import Outbox
+from ._reconnector import Reconnector
+from ._runner import Runner
 from ._stats import Counters, Stats
+from ._upgrader import upgrade
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._contracts import NamespaceSocket
+    from ._options import ManagerOptionsDict
     from ._socket import Socket
 
-__all__ = ["Manager"]
+__all__ = ["Manager", "ManagerState", "manager_for"]
 
 log = logging.getLogger("greensio")
-YIELD_EVERY = 32  # packets the reader handles before letting other greenlets run
 FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to go out
-
-# (scheme, host, port, path) -> Manager, for multiplexing; cleared in a forked child.
-_cache: weakref.WeakValueDictionary[tuple[str, str, int, str], Manager] = weakref.WeakValueDictionary()
-_live: weakref.WeakSet[Manager] = weakref.WeakSet()
-# Servers this process upgraded to WebSocket (remember_upgrade, as JS's priorWebsocketSuccess).
-_upgraded: set[tuple[str, str, int, str]] = set()
+UNSENT_LIMIT = 4 * 2**20  # bytes that may wait behind a server that does not read (or max_message_size)
+WARN_EVERY = 60.0  # seconds between warnings of one streak of failing connects
 
 
-def _after_fork_in_child() -> None:
-    _cache.clear()
-    for manager in list(_live):
-        manager._abandon()
+class ManagerState(enum.Enum):
+    """Where a Manager is: IDLE → CONNECTING → OPEN → (lost) CONNECTING … ; any → CLOSING → IDLE."""
 
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    IDLE = "idle"
+    """No connection, not connecting."""
+    CONNECTING = "connecting"
+    """The reconnector is opening a connection, or waiting to retry."""
+    OPEN = "open"
+    CLOSING = "closing"
+    """No socket is active: what is queued is flushed, then the connection closes."""
+    FORKED = "forked"
+    """Inherited by a forked child: inert for good."""
 
 
 class Manager:
@@ -64,80 +82,47 @@ class Manager:
     """
 
     __slots__ = (
-        "__weakref__",
-        "_backoff",
-        "_close_reason",
-        "_closing",
-        "_cookies",
-        "_counters",
-        "_decoder_class",
-        "_dispatch",
-        "_encoder",
-        "_engine",
-        "_epoch",
-        "_events",
-        "_flush_scheduled",
-        "_forked",
-        "_hub_loop",
-        "_key",
-        "_loop",
-        "_nsps",
-        "_out",
-        "_packet_size",
-        "_params",
-        "_ping_at",
-        "_proxy",
-        "_reconnecting",
-        "_runner",
-        "_skip_reconnect",
-        "_ssl_context",
-        "_target",
-        "_transport",
-        "_upgrader",
-        "_upgrading",
-        "_writer",
-        "observer",
-        "options",
-    )
+        "__weakref__", "options", "observer", "encoder", "clock", "dispatch", "write", "runner", "outbox",
+        "counters", "sockets", "_target", "_url_text", "_events", "_decoder_class", "_dialer", "_reconnector",
+        "_conn", "_state", "_failing_since", "_warned_at",
+    )  # fmt: skip
 
-    def __init__(self, url: str = "http://localhost", **options: Any) -> None:
+    def __init__(
+        self,
+        url: str = "http://localhost",
+        *,
+        _transports: Optional[TransportFactory] = None,
+        _clock: Optional[Clock] = None,
+        **options: Unpack[ManagerOptionsDict],
+    ) -> None:
+        manager_options, _ = split_options(options, socket=False)
         self._target: Target = parse_url(url)
-        self.options = ManagerOptions(**options)
-        self._forked = False  # set in a forked child by the at-fork hook (no getpid() per emit)
+        self.options = ManagerOptions(**manager_options)
+        opts = self.options
+        self._url_text = f"{self._target.scheme}://{self._target.host}:{self._target.port}{opts.path}"
+        self._state = ManagerState.IDLE
+        self.clock: Clock = _clock or GEVENT_CLOCK
         self._events = Emitter()
-        self._runner = Runner(self._on_deadline)
-        self._dispatch = Dispatcher(self._runner.spawn, self.options.handler_concurrency)
-        self._encoder, self._decoder_class = _parser(self.options.parser, self.options.json)
-        self._counters = Counters()
-        self._ping_at = 0.0  # when the PING whose PONG is queued was read
-        self._packet_size = 0  # of the Socket.IO packet being read, attachments included
-        self.observer = self.options.observer
-        self._backoff = Backoff(
-            self.options.reconnection_delay, self.options.reconnection_delay_max, self.options.randomization_factor
+        self.runner = Runner(self.clock, self._on_deadline)
+        self.counters = Counters()
+        self.dispatch = Dispatcher(self.runner.spawn, opts.handler_concurrency)
+        self.encoder, self._decoder_class = codecs_for(opts.parser, opts.json)
+        self.observer = opts.observer
+        self.outbox = Outbox(
+            self.runner, self.counters, self._write_failed, self._pong_written, max(UNSENT_LIMIT, opts.max_message_size)
         )
-        self._nsps: dict[str, Socket] = {}
-        self._loop: Optional[gevent.Greenlet] = None
-        self._transport: Optional[Transport] = None
-        self._engine: Optional[EngineState] = None
-        self._out: list[Union[str, bytes]] = []
-        self._writer: Optional[gevent.Greenlet] = None  # alive only while a write would block
-        self._upgrader: Optional[gevent.Greenlet] = None
-        self._upgrading = False  # writes are held while the transport is being switched
-        self._cookies: dict[str, str] = {}  # kept per Manager, sent on every request (sticky sessions)
-        self._params: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # query and headers of this connection
-        self._proxy = _proxy_for(self._target, self.options.proxy, self.options.trust_env)
-        self._key = (self._target.scheme, self._target.host, self._target.port, self.options.path)
-        self._flush_scheduled = False
-        self._hub_loop = gevent.get_hub().loop
-        self._close_reason: Optional[str] = None
-        self._closing = False
-        self._epoch = 0
-        self._reconnecting = False
-        self._skip_reconnect = False
-        _live.add(self)
-        self._ssl_context = (
-            make_ssl_context(self.options.ssl_verify, self.options.ssl_context) if self._target.secure else None
-        )
+        self.write: Callable[[Sequence[Packet]], None] = self.outbox.write
+        self.sockets: dict[str, NamespaceSocket] = {}
+        self._dialer = Dialer(self._target, opts, _transports or GeventTransports(), self.clock)
+        backoff = Backoff(opts.reconnection_delay, opts.reconnection_delay_max, opts.randomization_factor)
+        self._reconnector = Reconnector(self, self.runner, backoff, opts.reconnection, opts.reconnection_attempts)
+        self._conn: Optional[Connection] = None
+        self._failing_since: Optional[float] = None
+        self._warned_at = -math.inf
+        _registry.track(self, self._abandon, self._flush_at_exit)
+
+    def __repr__(self) -> str:
+        return f"<greensio.Manager {self._url_text} {self._state.value}>"
 
     # -- public -----------------------------------------------------------------
 
@@ -145,37 +130,51 @@ class Manager:
         """The socket for ``namespace`` on this Manager (created on first use)."""
         from ._socket import Socket
 
-        existing = self._nsps.get(namespace)
+        namespace = namespace if namespace.startswith("/") else "/" + namespace
+        existing: Any = self.sockets.get(namespace)
         if existing is not None:
-            if not existing.active and socket_options.get("auto_connect", True):
-                existing.connect(wait=False)
-            return existing
-        return Socket._on_manager(self, namespace, **socket_options)
+            socket: Socket = existing.socket
+            if not socket.active and socket_options.get("auto_connect", True):
+                socket.connect(wait=False)
+            return socket
+        return Socket._on_manager(self, namespace, socket_options)
 
-    def on(self, event: str, handler: Optional[Callable[..., Any]] = None) -> Any:
+    def on(self, event: str, handler: Any = None) -> Any:
         """Register a Manager event handler; usable as a decorator."""
-        return self._events._add(event, handler, once=False)
+        return self._events.on(event, handler)
 
-    def once(self, event: str, handler: Optional[Callable[..., Any]] = None) -> Any:
+    def once(self, event: str, handler: Any = None) -> Any:
         """Register a Manager event handler for one call."""
-        return self._events._add(event, handler, once=True)
+        return self._events.once(event, handler)
 
     def off(self, event: Optional[str] = None, handler: Optional[Callable[..., Any]] = None) -> None:
         """Remove Manager event handlers."""
         self._events.off(event, handler)
 
     @property
+    def state(self) -> ManagerState:
+        """Where the Manager is (see ManagerState)."""
+        return self._state
+
+    @property
+    def sid(self) -> Optional[str]:
+        """The Engine.IO session id while connected (not a namespace's ``Socket.id``), else None."""
+        conn = self._conn
+        return conn.sid if conn is not None and conn.open else None
+
+    @property
     def transport(self) -> Optional[str]:
         """The name of the open transport, or None."""
-        return self._transport.name if self._transport is not None and self._engine is not None else None
+        conn = self._conn
+        return conn.transport.name if conn is not None and conn.open else None
 
     @property
     def stats(self) -> Stats:
         """A snapshot of this Manager's counters."""
-        counters = self._counters
-        transport = self._transport
-        snapshot = counters.snapshot(sum(len(s._session.buffer) for s in self._nsps.values()))
-        if transport is not None:  # the open connection's bytes are added when it closes
+        snapshot = self.counters.snapshot(sum(s.buffered for s in self.sockets.values()))
+        conn = self._conn
+        if conn is not None and conn.open:  # the open connection's bytes are added when it closes
+            transport = conn.transport
             snapshot = dataclasses.replace(
                 snapshot,
                 bytes_received=snapshot.bytes_received + transport.bytes_in,
@@ -186,495 +185,247 @@ class Manager:
     @property
     def reconnecting(self) -> bool:
         """True while waiting to reconnect or trying to."""
-        return self._reconnecting
+        return self._reconnector.reconnecting
 
-    # -- used by Socket ---------------------------------------------------------
+    # -- SocketHost: what sockets use ---------------------------------------------
 
-    def _check_fork(self) -> None:
-        if self._forked:
+    @property
+    def forked(self) -> bool:
+        return self._state is ManagerState.FORKED
+
+    def check_usable(self) -> None:
+        """Raise ``greensio.Error`` in a forked child, or from a thread that is not the hub's."""
+        if self._state is ManagerState.FORKED:
             raise Error(
                 "this greensio client was created before os.fork(); create clients after fork "
                 "(e.g. in gunicorn's post_fork hook or lazily on first use)"
             )
-
-    @property
-    def _is_open(self) -> bool:
-        return self._engine is not None and not self._closing
-
-    def _add(self, socket: Socket) -> None:
-        self._nsps[socket.namespace] = socket
-        if self._is_open:
-            socket._on_open()
-        else:
-            self._ensure_running()
-
-    def _ensure_running(self) -> None:
-        """Start the connection loop if a socket wants a connection and none is running."""
-        if self._loop is None and self._engine is None and not self._closing and self._has_active():
-            self._skip_reconnect = False
-            self._loop = self._runner.spawn(self._run)
-
-    def _remove(self, socket: Socket) -> None:
-        if not any(s.active for s in self._nsps.values()):
-            if gevent.getcurrent() is self._runner.hub:  # a packet read in the hub: closing waits
-                self._runner.spawn(self._close)
-            else:
-                self._close()
-
-    def _write(self, frames: Sequence[Union[str, bytes]]) -> None:
-        """Queue one packet's frames (never blocks); they go out in order, contiguously.
-
-        What is queued in one hub iteration leaves in one write, from a hub
-        callback when the socket takes it at once, else from a writer greenlet.
-        """
-        self._out.extend(frames)
-        self._schedule_flush()
-
-    def _schedule_flush(self) -> None:
-        if self._writer is None and not self._flush_scheduled and not self._upgrading:
-            self._flush_scheduled = True
-            self._hub_loop.run_callback(self._flush)
-
-    def _flush(self) -> None:
-        """Hub callback: write what is queued without blocking, or hand it to a writer greenlet."""
-        self._flush_scheduled = False
-        transport = self._transport
-        if transport is None or self._writer is not None or not self._out or self._upgrading:
-            return
-        try_write = getattr(transport, "try_write", None)
-        if try_write is None:
-            self._writer = self._runner.spawn(self._write_loop, transport)
-            return
-        batch, self._out = self._out, []
-        ping_at, self._ping_at = self._ping_at, 0.0
-        try:
-            done = try_write(batch)
-        except TransportClosed as exc:
-            self._abort(exc.reason)
-            return
-        self._counters.packets_sent += len(batch)
-        if ping_at:
-            self._pong_written(monotonic() - ping_at)
-        if not done:
-            self._writer = self._runner.spawn(self._write_loop, transport)
-
-    def _writable_now(self) -> bool:
-        """Nothing waits to be written (what a volatile emit needs, as in JS)."""
-        return not self._out and self._writer is None
-
-    def _arm(self, deadline: float) -> None:
-        self._runner.arm(deadline)
-
-    def _fire(self, event: str, *args: Any) -> None:
-        for handler in self._events.take(event):
-            self._dispatch.submit(handler, *args)
-
-    def _heartbeat_expired(self) -> bool:
-        """True when the server went silent past its heartbeat deadline (hub was blocked)."""
-        engine = self._engine
-        if engine is not None and engine.expired(monotonic()):
-            self._abort("ping timeout")
-            return True
-        return False
-
-    # -- the connection loop -----------------------------------------------------
-
-    def _run(self, closed: Optional[str] = None) -> None:
-        """Connect, read until the connection ends, reconnect with backoff; repeat.
-
-        While a connection is read in hub callbacks (``_watched``) no loop runs: its
-        end starts a new one with ``closed``, the reason.
-        """
-        epoch = self._epoch  # _close() moves it on: this loop then ends without a word
-        current = gevent.getcurrent()
-        try:
-            while not self._skip_reconnect:
-                if closed is None:
-                    try:
-                        transport, engine, first = self._open()
-                    except ConnectionError as err:
-                        if epoch != self._epoch:
-                            return
-                        self._on_open_failed(err)
-                    else:
-                        if epoch != self._epoch:
-                            transport.close()
-                            return
-                        self._on_open(transport, engine)
-                        closed = self._read_loop(transport, engine, first)
-                        if closed is None or epoch != self._epoch:
-                            return
-                if closed is not None:
-                    self._on_close(closed)
-                    closed = None
-                if self._skip_reconnect or not self._has_active():
-                    break
-                if not self.options.reconnection:
-                    self._give_up(ConnectionError("the connection was lost and reconnection is off"))
-                    break
-                if self._backoff.attempts >= self.options.reconnection_attempts:
-                    self._backoff.reset()
-                    self._reconnecting = False
-                    self._fire("reconnect_failed")
-                    self._give_up(ConnectionError("reconnection failed"))
-                    break
-                self._reconnecting = True
-                gevent.sleep(self._backoff.duration())
-                if self._skip_reconnect or epoch != self._epoch:
-                    break
-                self._fire("reconnect_attempt", self._backoff.attempts)
-        except Exception as exc:  # a bug of ours: say so, and leave no connect() waiting for ever
-            log.exception("the connection loop of %s failed", self._target.host)
-            self._give_up(ConnectionError(f"internal error: {exc!r}"))
-        finally:
-            if self._loop is current:
-                self._reconnecting = False
-                self._loop = None
-
-    def _has_active(self) -> bool:
-        return any(s.active for s in self._nsps.values())
-
-    def _open(self) -> tuple[Transport, EngineState, list[Union[str, bytes]]]:
-        opts = self.options
-        if opts.timeout is not None and opts.timeout <= 0:
-            raise ConnectionError("timeout")  # as in JS: a zero deadline passes before any I/O completes
-        deadline = gevent.Timeout(opts.timeout)
-        try:
-            with deadline:
-                query = resolve(opts.query, "query")
-                headers = resolve(opts.extra_headers, "header")
-                self._params = (query, headers)
-                transport: Transport
-                if self._first_transport() == "polling":
-                    transport, packets = PollingTransport.open(
-                        engine_url(self._target, opts.path, "polling", query),
-                        self._target.host,
-                        self._target.port,
-                        headers=headers,
-                        timeout=None,
-                        ssl_context=self._ssl_context,
-                        max_message=opts.max_message_size,
-                        cookies=self._cookies,
-                        proxy=self._proxy,
-                    )
-                else:
-                    transport = self._open_websocket(query, headers, sid=None)
-                try:
-                    if transport.name == "websocket":
-                        packets = transport.read()
-                    engine = EngineState(opts.json.loads)
-                    first = packets[0]
-                    if not isinstance(first, str):
-                        raise ProtocolError("expected an OPEN packet, got binary data")
-                    engine.open(first, monotonic())
-                except BaseException:
-                    transport.close()
-                    raise
-        except gevent.Timeout as exc:
-            if exc is not deadline:
-                raise
-            raise ConnectionError("timeout") from None
-        except (TransportClosed, ProtocolError) as exc:
-            raise ConnectionError(str(exc)) from exc
-        except (ValueError, TypeError) as exc:  # a query/headers callable gave bad values
-            raise ConnectionError(f"cannot connect: {exc}") from exc
-        return transport, engine, packets[1:]
-
-    def _first_transport(self) -> str:
-        transports = self.options.transports
-        if transports[0] == "websocket":
-            return "websocket"
-        if "websocket" in transports and self.options.remember_upgrade and self._key in _upgraded:
-            return "websocket"
-        return "polling"
-
-    def _open_websocket(self, query: dict[str, Any], headers: dict[str, Any], sid: Optional[str]) -> WebSocketTransport:
-        if self._cookies:
-            headers = {**headers, "Cookie": cookie_header(self._cookies)}
-        return WebSocketTransport.open(
-            engine_url(self._target, self.options.path, "websocket", query, sid=sid),
-            self._target.host,
-            self._target.port,
-            headers=headers,
-            timeout=None,
-            ssl_context=self._ssl_context,
-            max_message=self.options.max_message_size,
-            cookies=self._cookies,
-            proxy=self._proxy,
-        )
-
-    def _upgrade(self, polling: PollingTransport, engine: EngineState) -> None:
-        """Probe a WebSocket beside the polling transport and switch to it without losing a packet.
-
-        The probe runs while polling carries traffic. Then writes are held, the
-        in-flight GET and POST finish (the server answers the GET with a NOOP),
-        UPGRADE is sent, and the reader moves to the WebSocket once it has read
-        what polling brought. A failed probe leaves the connection on polling.
-        """
-        current = gevent.getcurrent()
-        ws: Optional[WebSocketTransport] = None
-        limit = gevent.Timeout(self.options.timeout)
-        try:
-            with limit:
-                assert engine.handshake is not None
-                ws = self._open_websocket(*self._params, sid=engine.handshake.sid)
-                ws.write(["2probe"])
-                if ws.read()[:1] != ["3probe"]:
-                    raise ProtocolError("the server did not answer the upgrade probe")
-                if self._transport is not polling:
-                    raise TransportClosed("transport close", "the connection ended during the probe")
-                self._upgrading = True
-                writer = self._writer
-                if writer is not None and writer is not current:
-                    writer.join()
-                if not polling.pause():
-                    raise TransportClosed("transport error", "polling requests did not finish")
-                ws.write(["5"])
-            self._transport = ws
-            self._upgrading = False
-            polling.close()  # the reader reads what polling brought, then moves to the WebSocket
-            if self.options.remember_upgrade:
-                _upgraded.add(self._key)
-            self._schedule_flush()
-        except (TransportClosed, ProtocolError, gevent.Timeout) as exc:
-            if isinstance(exc, gevent.Timeout) and exc is not limit:
-                raise
-            log.debug("upgrade to websocket failed, staying on polling: %s", exc)
-            if ws is not None:
-                ws.close()
-            if self._upgrading:
-                self._upgrading = False
-                polling.resume()
-                self._schedule_flush()
-        finally:
-            if self._upgrader is current:
-                self._upgrader = None
-
-    def _on_open_failed(self, err: ConnectionError) -> None:
-        log.debug("connection to %s failed: %s", self._target.host, err)
-        self._fire("error", err)
-        for socket in list(self._nsps.values()):
-            socket._on_error(err)
-        if self._reconnecting:
-            self._fire("reconnect_error", err)
-        elif not self.options.reconnection:
-            self._give_up(err)
-
-    def _on_open(self, transport: Transport, engine: EngineState) -> None:
-        self._transport = transport
-        self._engine = engine
-        self._close_reason = None
-        self._out = []
-        self._upgrading = False
-        self._runner.arm(engine.deadline)
-        hs = engine.handshake
-        if (
-            isinstance(transport, PollingTransport)
-            and self.options.upgrade
-            and hs is not None
-            and "websocket" in self.options.transports
-            and "websocket" in hs.upgrades
-        ):
-            self._upgrader = self._runner.spawn(self._upgrade, transport, engine)
-        self._counters.connects += 1
-        self._fire("open")
-        if self._reconnecting:
-            attempt = self._backoff.attempts
-            self._reconnecting = False
-            self._backoff.reset()
-            self._counters.reconnects += 1
-            self._fire("reconnect", attempt)
-        for socket in list(self._nsps.values()):
-            if socket.active:
-                socket._on_open()
-
-    def _read_loop(self, transport: Transport, engine: EngineState, first: list[Union[str, bytes]]) -> Optional[str]:
-        """Feed packets to the core until the connection ends; return the close reason.
-
-        None: the transport reads in hub callbacks from now on (``_watched``).
-        """
-        decoder = self._decoder_class(self.options.json.loads, self.options.max_attachments)
-        self._packet_size = 0
-        packets = first
-        watching = False
-        try:
-            while True:
-                try:
-                    watching = self._read_from(transport, engine, decoder, packets)
-                    return None if watching else self._close_reason
-                except TransportClosed as exc:
-                    upgraded = self._transport
-                    if upgraded is None or upgraded is transport or self._close_reason is not None:
-                        return self._close_reason or exc.reason
-                    self._count_bytes(transport)  # polling ended by the upgrade: go on with the WebSocket
-                    transport, packets = upgraded, []
-                except (EngineClosed, ProtocolError) as exc:
-                    return self._read_failed(exc)
-        finally:
-            if not watching:
-                self._close_reason = self._close_reason or "closed"
-                transport.close()
-                self._count_bytes(transport)
-
-    def _read_failed(self, exc: Union[EngineClosed, ProtocolError]) -> str:
-        """The close reason for what reading a packet raised."""
-        if isinstance(exc, EngineClosed):
-            return self._close_reason or "transport close"
-        log.warning("closing the connection to %s: %s", self._target.host, exc)
-        self._fire("error", exc)
-        return "parse error"
-
-    def _count_bytes(self, transport: Transport) -> None:
-        self._counters.bytes_received += transport.bytes_in
-        self._counters.bytes_sent += transport.bytes_out
-
-    def _read_from(self, transport: Transport, engine: EngineState, decoder: Any, packets: list[Any]) -> bool:
-        """Feed what one transport reads to the core until the connection ends (False), or
-        until the transport reads in hub callbacks (True)."""
-        watch = getattr(transport, "watch", None)
-        budget = YIELD_EVERY
-        while True:
-            start, count = 0, len(packets)
-            while start < count:
-                stop = min(count, start + budget)
-                self._feed(engine, decoder, packets, start, stop)
-                budget -= stop - start
-                start = stop
-                if not budget:
-                    budget = YIELD_EVERY
-                    gevent.sleep(0)
-            if self._close_reason is not None:
-                return False
-            if watch is not None:
-                if watch(
-                    functools.partial(self._watched, transport, engine, decoder),
-                    functools.partial(self._watch_closed, self._epoch, transport),
-                ):
-                    return True
-                watch = None
-            packets = transport.read()
-
-    def _watched(self, transport: Any, engine: EngineState, decoder: Any, packets: list[Any], start: int = 0) -> None:
-        """Hub callback: feed what a read brought, YIELD_EVERY packets per turn of the hub."""
-        stop = min(len(packets), start + YIELD_EVERY)
-        try:
-            self._feed(engine, decoder, packets, start, stop)
-        except (EngineClosed, ProtocolError) as exc:
-            self._abort(self._read_failed(exc))
-            return
-        if stop < len(packets) and self._close_reason is None:
-            transport.pause_reading()
-            self._hub_loop.run_callback(self._watched_rest, transport, engine, decoder, packets, stop)
-
-    def _watched_rest(self, transport: Any, engine: EngineState, decoder: Any, packets: list[Any], start: int) -> None:
-        if self._close_reason is None and self._transport is transport:
-            cast(WebSocketTransport, transport).resume_reading()
-            self._watched(transport, engine, decoder, packets, start)
-
-    def _watch_closed(self, epoch: int, transport: Transport, reason: str, error: Optional[ProtocolError]) -> None:
-        """The connection read in hub callbacks ended: a new loop handles the close and reconnects."""
-        self._count_bytes(transport)
-        if epoch != self._epoch or self._loop is not None:
-            return  # _close() ended it
-        if error is not None:
-            reason = self._read_failed(error)
-        self._close_reason = reason = self._close_reason or reason
-        self._loop = self._runner.spawn(self._run, reason)
-
-    def _feed(self, engine: EngineState, decoder: Any, packets: list[Any], start: int, stop: int) -> None:
-        """Hand ``packets[start:stop]`` to the core (never blocks)."""
-        nsps = self._nsps
-        now = monotonic()
-        size = self._packet_size
-        self._counters.packets_received += stop - start
-        for i in range(start, stop):
-            packet = packets[i]
-            if isinstance(packet, str):
-                if packet[:1] == "4":
-                    size += len(packet) - 1
-                    pkt = decoder.feed_text(packet[1:])
-                else:
-                    engine.receive(packet, now)
-                    if engine.outbox:
-                        self._ping_at = now
-                        self._write(engine.outbox)
-                        engine.outbox.clear()
-                        self._arm(engine.deadline)
-                        self._fire("ping")
-                    continue
-            else:
-                size += len(packet)
-                if size > self.options.max_message_size:  # attachments are kept until the last one
-                    raise ProtocolError(f"binary packet of more than {size} bytes exceeds max_message_size")
-                pkt = decoder.feed_binary(packet)
-            if pkt is not None:
-                socket = nsps.get(pkt.nsp)
-                if socket is not None and socket.active:
-                    socket._on_packet(pkt, size)
-                size = 0
-        self._packet_size = size
-
-    def _write_loop(self, transport: Transport) -> None:
-        """Writer greenlet: blocking writes until the queue is empty, then it ends."""
-        counters = self._counters
-        try:
-            while True:
-                batch, self._out = self._out, []
-                ping_at, self._ping_at = self._ping_at, 0.0
-                lag = monotonic() - ping_at  # taken as the PONG is handed over: a slow link is no blocked hub
-                transport.write(batch)
-                counters.packets_sent += len(batch)
-                if ping_at:
-                    self._pong_written(lag)
-                if not self._out or self._upgrading:
-                    break
-        except TransportClosed as exc:
-            self._abort(exc.reason)
-        finally:
-            if self._writer is gevent.getcurrent():
-                self._writer = None
-
-    def _pong_written(self, lag: float) -> None:
-        counters = self._counters
-        counters.pong_lag_last = lag
-        counters.pong_lag_max = max(counters.pong_lag_max, lag)
-        engine = self._engine
-        if engine is not None and engine.handshake is not None and lag > engine.handshake.ping_timeout / 2:
-            log.warning(
-                "a PONG left %.3f s after its PING (pingTimeout %.3f s): the gevent hub was blocked, "
-                "likely by CPU-bound code in this process",
-                lag,
-                engine.handshake.ping_timeout,
+        if get_hub_if_exists() is not self.runner.hub:
+            raise Error(
+                "greensio sockets belong to the thread (and gevent hub) that created them; "
+                "from another thread use emit_threadsafe()"
             )
 
-    def _abort(self, reason: str) -> None:
-        """End the current connection with ``reason`` (the first reason wins)."""
-        if self._close_reason is None:
-            self._close_reason = reason
-        if self._transport is not None:
-            self._transport.close()
+    def register(self, socket: NamespaceSocket) -> None:
+        """A new socket for its namespace (replacing an inactive one)."""
+        self.sockets[socket.namespace] = socket
 
-    def _on_close(self, reason: str) -> None:
-        for greenlet in (self._writer, self._upgrader):
-            if greenlet is not None and greenlet is not gevent.getcurrent():
-                greenlet.kill(block=False)
-        self._writer = self._upgrader = None
-        self._transport = None
-        self._engine = None
-        self._backoff.reset()
-        for socket in list(self._nsps.values()):
-            socket._on_close(reason)
-        self._fire("close", reason)
+    def attach(self, socket: NamespaceSocket) -> None:
+        """The socket became active: join at once if the connection is open, else open it."""
+        self.sockets[socket.namespace] = socket
+        if self._state is ManagerState.OPEN:
+            socket.on_open()
+        elif self._state is ManagerState.IDLE:
+            self._set_state(ManagerState.CONNECTING)
+            self._reconnector.start(after_loss=False)
+
+    def detach(self, socket: NamespaceSocket) -> None:
+        """The socket became inactive: close the connection when no socket is active."""
+        if self.wanted() or self._state in (ManagerState.CLOSING, ManagerState.FORKED):
+            return
+        if gevent.getcurrent() is self.runner.hub:  # a packet read in the hub: closing waits
+            self.runner.spawn(self._close)
+        else:
+            self._close()
+
+    def sendable(self) -> bool:
+        """The connection is open and its heartbeat alive: a packet written now goes out."""
+        conn = self._conn
+        if conn is None or not conn.open:
+            return False
+        conn.check_heartbeat(self.clock.now())
+        return conn.open
+
+    def writable_now(self) -> bool:
+        return self.outbox.writable_now()
+
+    def payload_limit(self) -> Optional[tuple[int, bool]]:
+        conn = self._conn
+        if conn is None or not conn.open or conn.engine.handshake is None:
+            return None
+        return conn.engine.handshake.max_payload, conn.transport.name == "polling"
+
+    def arm(self, deadline: float) -> None:
+        self.runner.arm(deadline)
+
+    def connect_timed_out(self) -> None:
+        """A namespace CONNECT got no reply in time: with no namespace connected, the connection is
+        treated as failed (dropped with "transport error", then reopened by the reconnection policy)."""
+        conn = self._conn
+        if conn is not None and not any(s.connected for s in self.sockets.values()):
+            conn.abort("transport error")
+
+    def run_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.runner.run_threadsafe(fn, *args)
+
+    # -- ReconnectorHost ------------------------------------------------------------
+
+    def wanted(self) -> bool:
+        """Some socket is active: it wants a connection."""
+        return any(s.active for s in self.sockets.values())
+
+    def attempt(self) -> Dialed:
+        return self._dialer.dial()
+
+    def opened(self, dialed: Dialed, reconnect_attempts: Optional[int]) -> None:
+        decoder = self._decoder_class(self.options.json.loads, self.options.max_attachments)
+        conn = Connection(self, dialed.transport, dialed.engine, decoder, self.options.max_message_size)
+        self._conn = conn
+        self._set_state(ManagerState.OPEN)
+        self._failing_since = None
+        self.outbox.attach(conn.transport)
+        self.runner.arm(conn.engine.deadline)
+        self.counters.connects += 1
+        log.info("connected to %s over %s (sid %s)", self._url_text, conn.transport.name, conn.sid)
+        self.fire("open")
+        if reconnect_attempts is not None:
+            self.counters.reconnects += 1
+            log.info("reconnected to %s after %d attempts", self._url_text, reconnect_attempts)
+            self.fire("reconnect", reconnect_attempts)
+        for socket in list(self.sockets.values()):
+            if socket.active and conn.open:
+                socket.on_open()
+        if self._can_upgrade(conn):
+            conn.upgrader = self.runner.spawn(
+                upgrade, conn, self.outbox, self._dialer.open_websocket, self.options.timeout
+            )
+        conn.start(dialed.first)
+
+    def _can_upgrade(self, conn: Connection) -> bool:
+        handshake = conn.engine.handshake
+        return (
+            conn.open
+            and conn.transport.name == "polling"
+            and self.options.upgrade
+            and "websocket" in self.options.transports
+            and handshake is not None
+            and "websocket" in handshake.upgrades
+        )
+
+    def failed(self, err: ConnectionError, reconnecting: bool) -> None:
+        now = self.clock.now()
+        if self._failing_since is None or now - self._warned_at >= WARN_EVERY:
+            self._failing_since = self._failing_since if self._failing_since is not None else now
+            self._warned_at = now
+            log.warning("cannot connect to %s: %s", self._url_text, err)
+        else:
+            log.debug("cannot connect to %s: %s", self._url_text, err)
+        self.fire("error", err)
+        for socket in list(self.sockets.values()):
+            socket.on_open_failed(err)
+        if reconnecting:
+            self.fire("reconnect_error", err)
+
+    def give_up(self, err: ConnectionError) -> None:
+        if self._state is ManagerState.CONNECTING:
+            self._set_state(ManagerState.IDLE)
+        for socket in list(self.sockets.values()):
+            socket.give_up(err)
+
+    def fire(self, event: str, *args: Any) -> None:
+        """Fire a Manager event: its handlers run in handler greenlets."""
+        for handler in take(self._events, event):
+            self.dispatch.submit(handler, *args)
+
+    # -- ConnectionHost -------------------------------------------------------------
+
+    def connection_closed(self, connection: Connection, reason: str) -> None:
+        if connection is not self._conn:
+            return
+        self._conn = None
+        self.outbox.detach()
+        self._rearm()
+        if self._state is not ManagerState.OPEN:  # closing on purpose, or forked
+            return
+        log.info("disconnected from %s: %s", self._url_text, reason)
+        for socket in list(self.sockets.values()):
+            socket.on_close(reason)
+        self.fire("close", reason)
+        if self.wanted():
+            self._set_state(ManagerState.CONNECTING)
+            self._reconnector.start(after_loss=True)
+        else:
+            self._set_state(ManagerState.IDLE)
+
+    def connection_upgraded(self, connection: Connection) -> None:
+        log.info("upgraded to websocket: %s", self._url_text)
+        if self.options.remember_upgrade:
+            _registry.remember_upgrade(self._dialer.key)
+
+    def _write_failed(self, reason: str) -> None:
+        conn = self._conn
+        if conn is not None:
+            conn.abort(reason)
+
+    def _pong_written(self, hub_lag: float, socket_wait: float) -> None:
+        counters = self.counters
+        counters.pong_lag_last = hub_lag
+        counters.pong_lag_max = max(counters.pong_lag_max, hub_lag)
+        conn = self._conn
+        handshake = conn.engine.handshake if conn is not None else None
+        if handshake is None:
+            return
+        if hub_lag > handshake.ping_timeout / 2:
+            log.warning(
+                "a PONG left %.3f s after its PING was due (pingTimeout %.3f s): the gevent hub was blocked, "
+                "likely by CPU-bound code in this process",
+                hub_lag,
+                handshake.ping_timeout,
+            )
+        if socket_wait > handshake.ping_timeout / 2:
+            log.warning(
+                "a PONG waited %.3f s for the socket to take it (pingTimeout %.3f s): the network or the "
+                "server is slow to read",
+                socket_wait,
+                handshake.ping_timeout,
+            )
+
+    # -- deadlines, closing -----------------------------------------------------------
 
     def _on_deadline(self, now: float) -> None:
         """Hub timer callback: heartbeat loss and ack deadlines."""
-        engine = self._engine
-        earliest = engine.deadline if engine is not None else float("inf")
-        if engine is not None and engine.expired(now):
-            self._abort("ping timeout")
-        for socket in list(self._nsps.values()):
-            earliest = min(earliest, socket._expire(now))
-        self._runner.arm(earliest)
+        earliest = math.inf
+        conn = self._conn
+        if conn is not None and conn.open:
+            earliest = conn.check_heartbeat(now)
+        for socket in list(self.sockets.values()):
+            earliest = min(earliest, socket.expire(now))
+        self.runner.arm(earliest)
+
+    def _rearm(self) -> None:
+        """Arm the timer for what still has a deadline: a buffered call() times out without a connection."""
+        self.runner.disarm()
+        self.runner.arm(min((s.next_deadline() for s in self.sockets.values()), default=math.inf))
+
+    def _set_state(self, state: ManagerState) -> None:
+        if self._state is not ManagerState.FORKED:
+            self._state = state
+
+    def _close(self) -> None:
+        """No socket is active: flush what is queued, close the connection, end every greenlet."""
+        if self._state in (ManagerState.CLOSING, ManagerState.FORKED):
+            return
+        self._set_state(ManagerState.CLOSING)
+        self._reconnector.stop()
+        conn = self._conn
+        if conn is not None and conn.open:
+            with gevent.Timeout(FLUSH_TIMEOUT, False):
+                self.outbox.flush(FLUSH_TIMEOUT)
+                conn.transport.close_gracefully()
+            self.fire("close", "forced close")
+        self.outbox.detach(wait=True)
+        if conn is not None:
+            conn.stop()
+        self._conn = None
+        self._rearm()
+        self._set_state(ManagerState.IDLE)
+        # Handlers still run on the old dispatcher; one may reopen a socket (JS allows connect()
+        # from a disconnect handler): the new connection gets a new dispatcher.
+        dispatch, self.dispatch = self.dispatch, Dispatcher(self.runner.spawn, self.options.handler_concurrency)
+        if self.wanted():
+            self._set_state(ManagerState.CONNECTING)
+            self._reconnector.start(after_loss=False)
+        dispatch.close(FLUSH_TIMEOUT, stop_waiting=self.wanted)
 
     def _abandon(self) -> None:
         """In a forked child: stop for good without touching the parent's connection.
@@ -682,111 +433,41 @@ class Manager:
         The greenlets copied from the parent are told to end; this process's copy
         of the socket is closed without a shutdown, so the parent's connection lives on.
         """
-        self._forked = True
-        self._skip_reconnect = True
-        self._closing = True
-        if self._transport is not None:
-            self._transport.abandon()
-        self._runner.disarm()
-        current = gevent.getcurrent()
-        for greenlet in list(self._runner.greenlets):
-            if greenlet is not current:
-                greenlet.kill(block=False)
+        self._state = ManagerState.FORKED
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.transport.abandon()
+        self.runner.disarm()
+        self.runner.kill_all(but=gevent.getcurrent())
 
-    def _give_up(self, err: ConnectionError) -> None:
-        for socket in list(self._nsps.values()):
-            socket._give_up(err)
-
-    def _close(self) -> None:
-        """No socket is active: flush what is queued, close the connection, end every greenlet."""
-        self._epoch += 1
-        self._skip_reconnect = True
-        self._reconnecting = False
-        self._closing = True
-        current = gevent.getcurrent()
-        writer, loop, transport = self._writer, self._loop, self._transport
-        if writer is not None and writer is not current:
-            writer.join(FLUSH_TIMEOUT)
-        was_open = self._engine is not None
-        if transport is not None:
-            if self._out and self._writer is None:
-                self._writer = current  # hub flushes must not interleave with this write
-                with gevent.Timeout(FLUSH_TIMEOUT, False):
-                    self._write_loop(transport)
-            transport.close_gracefully()
-        self._runner.disarm()
-        # Ack deadlines run on without a connection: a buffered call() still times out.
-        self._runner.arm(min((s._session.next_deadline() for s in self._nsps.values()), default=math.inf))
-        for greenlet in (loop, writer, self._upgrader):
-            if greenlet is not None and greenlet is not current:
-                greenlet.kill()
-        self._upgrader = None
-        self._transport = None
-        self._engine = None
-        self._writer = None
-        self._loop = None
-        self._closing = False
-        if was_open:
-            self._fire("close", "forced close")
-        # Handlers still run on the old dispatcher; one may reopen a socket (JS allows
-        # connect() from a disconnect handler): the new connection gets a new dispatcher.
-        dispatch, self._dispatch = self._dispatch, Dispatcher(self._runner.spawn, self.options.handler_concurrency)
-        self._ensure_running()
-        dispatch.close(FLUSH_TIMEOUT, stop_waiting=self._has_active)
+    def _flush_at_exit(self) -> bool:
+        """At interpreter exit: disconnect the connected sockets, flushing what they queued."""
+        if self._state is not ManagerState.OPEN or get_hub_if_exists() is not self.runner.hub:
+            return False
+        for socket in list(self.sockets.values()):
+            if socket.active:
+                socket.disconnect()
+        return True
 
 
-def _proxy_for(target: Target, proxy: Optional[str], trust_env: bool) -> Optional[Proxy]:
-    """The proxy option, else (with trust_env) HTTP(S)_PROXY unless NO_PROXY or loopback says direct."""
-    if proxy is not None:
-        return parse_proxy(proxy)
-    if not trust_env or target.host in ("localhost", "127.0.0.1", "::1") or target.host.startswith("127."):
-        return None
-    url = urllib.request.getproxies_environment().get("https" if target.secure else "http")
-    if url is None or urllib.request.proxy_bypass_environment(target.host):  # type: ignore[attr-defined]
-        return None
-    return parse_proxy(url)
+Manager.__init__.__signature__ = signature_with_options(Manager.__init__, socket=False)  # type: ignore[attr-defined]
 
 
-# Encoders keep state during a call, so they are shared per hub (per thread), not per process:
-# hub -> {(parser, id(json module)): (json module, encoder)}
-_encoders: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], tuple[Any, Any]]] = weakref.WeakKeyDictionary()
-
-
-def _parser(name: str, json_module: Any) -> tuple[Any, Any]:
-    """The encoder (shared by the Managers of this thread) and the decoder class of ``parser``."""
-    shared = _encoders.setdefault(gevent.get_hub(), {})
-    key = (name, id(json_module))
-    entry = shared.get(key)
-    if entry is None or entry[0] is not json_module:
-        entry = shared[key] = (json_module, _new_encoder(name, json_module))
-    if name == "msgpack":
-        from ._core.msgpack_codec import MsgpackDecoder
-
-        return entry[1], MsgpackDecoder
-    return entry[1], sio.Decoder
-
-
-def _new_encoder(name: str, json_module: Any) -> Any:
-    if name == "msgpack":
-        from ._core import msgpack_codec
-
-        try:
-            return msgpack_codec.MsgpackEncoder()
-        except ImportError as exc:
-            raise ImportError("parser='msgpack' needs the msgpack package: pip install greensio[msgpack]") from exc
-    return sio.Encoder(json_module.dumps)
-
-
-def manager_for(url: str, target_key: tuple[str, str, int, str], namespace: str, options: dict[str, Any]) -> Manager:
-    """The Manager a new Socket should use: cached unless told otherwise or the namespace is taken."""
+def manager_for(url: str, target: Target, namespace: str, options: dict[str, Any]) -> Manager:
+    """The Manager a new Socket should use: a shared one with equal options unless told otherwise."""
     fresh = options.get("force_new", False) or not options.get("multiplex", True)
+    key = (target.scheme, target.host, target.port, options.get("path", "/socket.io"))
     if not fresh:
-        cached = _cache.get(target_key)
-        if cached is not None and not cached._forked:
-            taken = cached._nsps.get(namespace)
-            if taken is None or not taken.active:
-                return cached
+        wanted = ManagerOptions(**options)
+
+        def fits(manager: Manager) -> bool:
+            taken: Any = manager.sockets.get(namespace)
+            return manager.options == wanted and not manager.forked and (taken is None or not taken.active)
+
+        shared = _registry.shared_manager(key, fits)
+        if shared is not None:
+            return shared  # type: ignore[no-any-return]
     manager = Manager(url, **options)
     if not fresh:
-        _cache[target_key] = manager
+        _registry.share(key, manager)
     return manager

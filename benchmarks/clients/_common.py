@@ -48,7 +48,10 @@ def rss_bytes():
 
 
 def raise_nofile():
-    """Raise the soft RLIMIT_NOFILE to the hard limit (benchmark process only)."""
+    """Raise the soft RLIMIT_NOFILE to the hard limit (benchmark processes only).
+
+    greensio._limits has the same for the library; this module must not import greensio (gevent).
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY:
         hard = 1 << 20

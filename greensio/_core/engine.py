@@ -4,9 +4,9 @@ Rules:
 - The first packet of a connection must be OPEN; it sets the heartbeat deadline
   to ``now + pingInterval + pingTimeout``.
 - Every PING moves the deadline forward the same way and queues a PONG.
-- MESSAGE data goes up to the Socket.IO layer; NOOP is ignored anywhere.
-- CLOSE ends the connection; a second OPEN, an UPGRADE or an unknown type is a
-  protocol error.
+- MESSAGE packets go to the Socket.IO layer, never here; NOOP is ignored anywhere.
+- CLOSE ends the connection; a second OPEN, a MESSAGE, an UPGRADE or an unknown
+  type is a protocol error.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 from typing import Any, Callable, Optional
 
 from .._exceptions import ProtocolError
-from .eio import CLOSE, MESSAGE, NOOP, OPEN, PING, PONG, Handshake, parse_handshake
+from .eio import CLOSE, NOOP, OPEN, PING, PONG, Handshake, parse_handshake
 
 __all__ = ["EngineState", "EngineClosed"]
 
@@ -44,17 +44,15 @@ class EngineState:
         self._beat(now)
         return self.handshake
 
-    def receive(self, packet: str, now: float) -> Optional[str]:
-        """Handle one text packet; return MESSAGE data, or None for control packets."""
+    def receive(self, packet: str, now: float) -> None:
+        """Handle one control packet (MESSAGE packets go to the Socket.IO decoder, not here)."""
         kind = packet[:1]
-        if kind == MESSAGE:
-            return packet[1:]
         if kind == PING:
             self._beat(now)
             self.outbox.append(PONG + packet[1:])
-            return None
+            return
         if kind == NOOP:
-            return None
+            return
         if kind == CLOSE:
             raise EngineClosed()
         if kind == OPEN:

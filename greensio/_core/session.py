@@ -10,7 +10,9 @@ Rules:
   answer them). Acks of packets still in the buffer stay.
 - An ack whose deadline passes fails with TimeoutError and, if its packet still
   waits in the buffer, the packet is dropped unsent.
-- Events that arrive before the CONNECT reply are held and delivered after it.
+- Events that arrive before the CONNECT reply are held and delivered after it; at
+  most MAX_HELD events and ``max_bytes`` bytes are held (more is a protocol error).
+- The CONNECT reply must come before ``connect_deadline``.
 - With connection state recovery (the server sent a ``pid``), the last string
   argument of an event without ack id is the server's offset: it is stripped
   and sent back with ``pid`` on the next CONNECT.
@@ -24,7 +26,9 @@ from typing import Any, Callable, Optional, Union
 
 from .._exceptions import BufferFullError, DisconnectedError, ProtocolError, TimeoutError
 
-__all__ = ["AckSlot", "Session", "Frames"]
+__all__ = ["AckSlot", "Session", "Frames", "MAX_HELD"]
+
+MAX_HELD = 1000  # events held before a namespace CONNECT reply
 
 Frames = list[Union[str, bytes]]
 AckCallback = Callable[..., Any]
@@ -67,6 +71,8 @@ class Session:
         "acks",
         "buffer",
         "held",
+        "held_bytes",
+        "connect_deadline",
         "max_buffer",
         "_deadlines",
         "_settled_in_heap",
@@ -83,6 +89,8 @@ class Session:
         self.acks: dict[int, AckSlot] = {}
         self.buffer: list[tuple[Frames, Optional[AckSlot]]] = []  # a list: lighter than a deque per socket
         self.held: list[Any] = []
+        self.held_bytes = 0
+        self.connect_deadline = math.inf  # of the CONNECT reply, while one is awaited
         self.max_buffer = max_buffer
         self._deadlines: list[AckSlot] = []
         self._settled_in_heap = 0  # done slots still in _deadlines (popped lazily, or compacted)
@@ -106,10 +114,22 @@ class Session:
         self.pid = pid
         self.sid = data["sid"]
         self.connected = True
+        self.connect_deadline = math.inf
+
+    def hold(self, packet: Any, size: int, max_bytes: int) -> None:
+        """Keep an event that arrived before the CONNECT reply; ProtocolError past the bounds."""
+        if len(self.held) >= MAX_HELD or self.held_bytes + size > max_bytes:
+            raise ProtocolError(
+                f"the server sent more than {MAX_HELD} events or {max_bytes} bytes to {self.nsp} "
+                "before answering its CONNECT"
+            )
+        self.held.append(packet)
+        self.held_bytes += size
 
     def take_held(self) -> list[Any]:
         """Events that arrived before the CONNECT reply, in order."""
         held, self.held = self.held, []
+        self.held_bytes = 0
         return held
 
     # -- sending ------------------------------------------------------------
@@ -151,6 +171,13 @@ class Session:
             out.append(frames)
         self.buffer.clear()
         return out
+
+    def drop_buffered(self, where: Callable[[AckSlot], bool]) -> list[AckSlot]:
+        """Remove the buffered packets whose ack slot matches ``where``; return those slots."""
+        dropped = [slot for _, slot in self.buffer if slot is not None and where(slot)]
+        for slot in dropped:
+            self.discard(slot)
+        return dropped
 
     def clear_buffer(self) -> list[AckSlot]:
         """Drop the offline buffer; return its acks to fail."""
@@ -199,11 +226,11 @@ class Session:
         return slot
 
     def next_deadline(self) -> float:
-        """The earliest pending ack deadline (``inf`` when none)."""
+        """The earliest pending deadline, of an ack or of the CONNECT reply (``inf`` when none)."""
         heap = self._deadlines
         while heap and heap[0].done:
             self._pop_deadline()
-        return heap[0].deadline if heap else math.inf
+        return min(heap[0].deadline, self.connect_deadline) if heap else self.connect_deadline
 
     def expire(self, now: float) -> list[tuple[AckSlot, TimeoutError]]:
         """Pop acks whose deadline passed, each with the error to give them."""
@@ -221,6 +248,7 @@ class Session:
         """Leave the connected state; return the acks to fail."""
         self.connected = False
         self.sid = None
+        self.connect_deadline = math.inf
         failed = []
         for slot in [s for s in self.acks.values() if s.sent]:
             self.discard(slot)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import _socket
 import os
 import ssl
-from typing import Any, Mapping, MutableMapping, Optional, Sequence, Union
+from typing import Any, MutableMapping, Optional, Sequence, Union
 from urllib.parse import quote, urlsplit
 
 import gevent
@@ -25,7 +25,7 @@ from .._core.eio import decode_payload, encode_payload, encoded_length, parse_ha
 from .._core.url import Proxy
 from .._exceptions import ProtocolError
 from .net import open_connection
-from .transport import Packet, TransportClosed
+from .transport import ConnectParams, Packet, TransportClosed
 
 __all__ = ["PollingTransport"]
 
@@ -309,19 +309,10 @@ class PollingTransport:
 
     name = "polling"
 
-    def __init__(
-        self,
-        base_url: str,
-        host: str,
-        port: int,
-        *,
-        headers: Mapping[str, str],
-        timeout: Optional[float],
-        ssl_context: Optional[ssl.SSLContext],
-        max_message: int,
-        cookies: Optional[MutableMapping[str, str]] = None,
-        proxy: Optional[Proxy] = None,
-    ) -> None:
+    def __init__(self, params: ConnectParams) -> None:
+        base_url, host, port, headers = params.url, params.host, params.port, params.headers
+        timeout, ssl_context, proxy, cookies = params.timeout, params.ssl_context, params.proxy, params.cookies
+        max_message = params.max_message
         parts = urlsplit(base_url)
         self._target = f"{parts.path or '/'}?{parts.query}"
         lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
@@ -350,31 +341,10 @@ class PollingTransport:
         self._idle = Event()
 
     @classmethod
-    def open(
-        cls,
-        base_url: str,
-        host: str,
-        port: int,
-        *,
-        headers: Mapping[str, str],
-        timeout: Optional[float],
-        ssl_context: Optional[ssl.SSLContext],
-        max_message: int,
-        cookies: Optional[MutableMapping[str, str]] = None,
-        proxy: Optional[Proxy] = None,
-    ) -> tuple[PollingTransport, list[Packet]]:
+    def open(cls, params: ConnectParams) -> tuple[PollingTransport, list[Packet]]:
         """Do the handshake GET; return the transport and the packets of its response (OPEN first)."""
-        self = cls(
-            base_url,
-            host,
-            port,
-            headers=headers,
-            timeout=timeout,
-            ssl_context=ssl_context,
-            max_message=max_message,
-            cookies=cookies,
-            proxy=proxy,
-        )
+        self = cls(params)
+        timeout = params.timeout
         try:
             packets = self._receive(self._head(f"GET {self._target} HTTP/1.1\r\n"), timeout)
             first = packets[0]

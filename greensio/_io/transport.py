@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, Union
+import ssl
+from dataclasses import dataclass, field
+from typing import Any, Mapping, MutableMapping, Optional, Protocol, Sequence, Union
 
-__all__ = ["Transport", "TransportClosed", "Packet"]
+from .._core.url import Proxy
+
+__all__ = ["Transport", "Watchable", "Pausable", "TransportClosed", "Packet", "ConnectParams", "TransportFactory"]
 
 Packet = Union[str, bytes]
 """An Engine.IO packet: text whose first character is the type, or a binary message."""
@@ -16,6 +20,22 @@ class TransportClosed(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(detail or reason)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class ConnectParams:
+    """Where and how a transport connects."""
+
+    url: str
+    """The Engine.IO URL of the request, query included."""
+    host: str
+    port: int
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    timeout: Optional[float] = None
+    ssl_context: Optional[ssl.SSLContext] = None
+    max_message: int = 100 * 2**20
+    cookies: Optional[MutableMapping[str, str]] = field(default=None, repr=False)
+    proxy: Optional[Proxy] = None
 
 
 class Transport(Protocol):
@@ -52,3 +72,33 @@ class Transport(Protocol):
 
     def abandon(self) -> None:
         """In a forked child: close this process's copy of the connection, never shutting it down."""
+
+
+class Watchable(Transport, Protocol):
+    """A transport that can be read in hub callbacks (a plain-TCP WebSocket)."""
+
+    def watch(self, on_packets: Any, on_closed: Any) -> bool:
+        """Read in hub callbacks from now on; False if this transport cannot."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+class Pausable(Transport, Protocol):
+    """Polling, as the upgrade drives it."""
+
+    def pause(self, timeout: Optional[float] = None) -> bool:
+        """Issue no new request; wait until none is in flight (True) or ``timeout`` passed."""
+
+    def resume(self) -> None: ...
+
+
+class TransportFactory(Protocol):
+    """Opens transports (the Manager is given one; tests give a fake)."""
+
+    def open_polling(self, params: ConnectParams) -> tuple[Pausable, list[Packet]]:
+        """Do the polling handshake; return the transport and the packets of its response (OPEN first)."""
+
+    def open_websocket(self, params: ConnectParams) -> Transport:
+        """Connect and complete the WebSocket handshake."""

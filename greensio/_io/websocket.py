@@ -16,17 +16,16 @@ import os
 import ssl
 import struct
 import weakref
-from typing import Any, Callable, Mapping, MutableMapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import gevent
 import websocket
 from gevent.lock import Semaphore
 
 from .._core.cookies import keep_cookies
-from .._core.url import Proxy
 from .._exceptions import ProtocolError
 from .net import open_connection
-from .transport import Packet, TransportClosed
+from .transport import ConnectParams, Packet, TransportClosed
 
 __all__ = ["WebSocketTransport", "encode_frame", "FrameReader"]
 
@@ -306,22 +305,12 @@ class WebSocketTransport:
         self._on_closed: Optional[Callable[[str, Optional[ProtocolError]], None]] = None
 
     @classmethod
-    def open(
-        cls,
-        url: str,
-        host: str,
-        port: int,
-        *,
-        headers: Mapping[str, str],
-        timeout: Optional[float],
-        ssl_context: Optional[ssl.SSLContext],
-        max_message: int,
-        cookies: Optional[MutableMapping[str, str]] = None,
-        proxy: Optional[Proxy] = None,
-    ) -> WebSocketTransport:
+    def open(cls, params: ConnectParams) -> WebSocketTransport:
         """Connect and complete the WebSocket handshake."""
+        url, host, port, timeout = params.url, params.host, params.port, params.timeout
+        headers, cookies, max_message = params.headers, params.cookies, params.max_message
         try:
-            sock = open_connection(host, port, timeout, ssl_context, proxy)
+            sock = open_connection(host, port, timeout, params.ssl_context, params.proxy)
         except OSError as exc:
             raise TransportClosed("transport error", f"cannot connect to {host}:{port}: {exc}") from exc
         try:

@@ -368,7 +368,7 @@ def test_a_blocking_handler_does_not_stall_the_connection_or_later_events(server
 def test_a_flood_of_events_lets_handlers_run_every_few_dozen_packets(server):
     # The reader hands the core at most YIELD_EVERY packets before other greenlets run, so the
     # handler of event i runs before the reader got far past it, however many one read brought.
-    from greensio._manager import YIELD_EVERY
+    from greensio._connection import YIELD_EVERY
 
     with connect(server.url) as sio:
         base = sio.manager.stats.packets_received

@@ -121,7 +121,6 @@ def test_a_flood_queues_behind_a_blocked_handler_while_the_reader_keeps_reading(
         # (1) all of it read and queued behind the stuck handler; the reader still answers pings
         assert watcher.events == TOTAL
         assert checker.handled == 0
-        assert manager._dispatch.pending == TOTAL + CHUNKS - 1  # the first event is the one running
         pongs = manager.stats.packets_sent
         _wait_for(
             lambda: manager.stats.packets_sent >= pongs + PONGS or bool(watcher.disconnects),
@@ -135,7 +134,6 @@ def test_a_flood_queues_behind_a_blocked_handler_while_the_reader_keeps_reading(
         assert checker.finished.wait(WAIT), f"only {checker.handled} of {TOTAL + CHUNKS} handled"
         assert checker.mismatch is None, checker.mismatch
         assert checker.handled == TOTAL + CHUNKS
-        assert manager._dispatch.pending == 0
         left_bytes = _traced() - before
         tracemalloc.stop()
         tracing = False

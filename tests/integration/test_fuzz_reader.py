@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gc
 import json
+import logging
 import uuid
 from typing import Any, Union
 
@@ -60,26 +61,37 @@ def _play(server_url: str, frames: list[Frame], **options: Any) -> list[tuple[An
     )
     reasons = Recorder()
     sio.on("disconnect", reasons)
-    died = []
+    died: list[logging.LogRecord] = []
+    internal_errors = _Collect(died)
+    logging.getLogger("greensio").addHandler(internal_errors)
     try:
         sio.connect(timeout=WAIT)
         # after the script: still connected, or closed with "parse error" and connected again
         # (or ended for good by a DISCONNECT or CONNECT_ERROR in the script)
         with gevent.Timeout(WAIT):
-            while sio.active:
-                loop = sio.manager._loop
-                if loop is not None and loop.dead and loop.exception is not None:
-                    died.append(loop.exception)
-                    break
+            while sio.active and not died:
                 try:
                     if sio.call("echo", "alive", timeout=1) == "alive":
                         break
                 except greensio.Error:
                     pass  # between the parse error and the reconnect
-        assert died == []
+        assert [record.getMessage() for record in died] == []
         return list(reasons.calls)  # a copy: disconnect() below adds its own reason
     finally:
+        logging.getLogger("greensio").removeHandler(internal_errors)
         sio.disconnect()
+
+
+class _Collect(logging.Handler):
+    """Keeps the records of an internal failure of greensio's connection loop or reader."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.ERROR)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "connection loop" in record.getMessage():
+            self.records.append(record)
 
 
 def _allowed_reasons(frames: list[Frame]) -> set[tuple[str]]:

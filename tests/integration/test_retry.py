@@ -30,10 +30,10 @@ def test_should_preserve_the_order_of_the_packets(server):
     try:
         for n in (1, 2, 3):
             sio.emit("echo", n, callback=lambda *a: results(*a))
-        assert len(sio._queue) == 3
+        assert len(sio._ns.retries) == 3
         assert results.wait(3) == [(None, 1), (None, 2), (None, 3)]
         assert sent.events == ["echo", "echo", "echo"]
-        assert len(sio._queue) == 0
+        assert len(sio._ns.retries) == 0
     finally:
         sio.disconnect()
 
@@ -59,7 +59,7 @@ def test_should_not_drain_the_queue_while_the_socket_is_disconnected(server):
     results = Recorder()
     try:
         sio.emit("echo", 1, callback=results)
-        assert len(sio._queue) == 1 and sio.manager.stats.buffered == 0  # queued, not sent, not failed
+        assert len(sio._ns.retries) == 1 and sio.manager.stats.buffered == 0  # queued, not sent, not failed
         gevent.sleep(0.5)  # part of the scenario: longer than two ack timeouts pass while disconnected
         assert results.calls == []
         sio.connect(timeout=WAIT)

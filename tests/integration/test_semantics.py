@@ -94,7 +94,7 @@ def test_volatile_emits_are_dropped_while_disconnected(server):
         sio.connect(timeout=WAIT)
         assert echoed.wait(1) == [("kept",)]
         with gevent.Timeout(WAIT):  # as in JS, a volatile packet also drops while a write is in flight
-            while not sio.manager._writable_now():
+            while not sio.manager.writable_now():
                 gevent.sleep(0.01)
         sio.emit("echo", "live", volatile=True)
         assert echoed.wait(2) == [("kept",), ("live",)]
@@ -166,7 +166,10 @@ def test_a_buffered_packet_whose_timeout_expires_is_never_sent(server):
 def test_clear_buffer_fails_waiting_calls_at_once(server):
     sio = greensio.Socket(server.url, auto_connect=False, force_new=True, **FAST)
     try:
-        waiter = gevent.spawn(sio.call, "echo", 1)
+        # never connected, not connecting: only a call with a timeout is buffered (JS semantics)
+        with pytest.raises(greensio.DisconnectedError, match="not connected"):
+            sio.call("echo", 1)
+        waiter = gevent.spawn(sio.call, "echo", 1, timeout=WAIT)
         gevent.sleep(0)  # let the call be buffered
         assert sio.manager.stats.buffered == 1
         sio.clear_buffer()
@@ -181,9 +184,9 @@ def test_killing_a_blocked_call_frees_its_ack_slot(server):
     with connect(server.url) as sio:
         waiter = gevent.spawn(sio.call, "server_call", "unhandled")
         gevent.sleep(0)
-        assert len(sio._session.acks) == 1
+        assert len(sio._ns.session.acks) == 1
         waiter.kill()
-        assert sio._session.acks == {}
+        assert sio._ns.session.acks == {}
         with pytest.raises(gevent.Timeout), gevent.Timeout(0.05):
             sio.call("server_call", "unhandled")
-        assert sio._session.acks == {}
+        assert sio._ns.session.acks == {}

@@ -62,7 +62,7 @@ def test_a_failed_probe_leaves_the_connection_on_polling(server, monkeypatch):
     sio = greensio.connect(server.url, timeout=WAIT, **FAST)
     try:
         assert sio.call("echo", "first", timeout=WAIT) == "first"
-        assert sio.manager._upgrader is None  # the probe ran and gave up
+        assert sio.manager._conn.upgrader is None  # the probe ran and gave up
         assert sio.transport == "polling"
         _traffic(sio, 50)
     finally:

@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from time import monotonic
 
 import gevent
 
 import greensio
-from greensio._runtime import monotonic
 
 from .helpers import FAST, WAIT, Recorder, connect
 

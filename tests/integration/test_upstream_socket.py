@@ -17,12 +17,12 @@ per-packet ``compress`` flag to observe).
 from __future__ import annotations
 
 import socket
+from time import monotonic
 
 import gevent
 import pytest
 
 import greensio
-from greensio._runtime import monotonic
 
 from .helpers import FAST, WAIT, Recorder, connect
 
@@ -40,7 +40,7 @@ def _closed_port() -> int:
 
 def _engine_sid(sio):
     # upstream reads socket.io.engine.id; greensio keeps the Engine.IO handshake on the Manager
-    return sio.manager._engine.handshake.sid
+    return sio.manager.sid
 
 
 # socket.ts: "should have an accessible socket id equal to the server-side socket id (default namespace)"
@@ -537,7 +537,7 @@ class TestAcknowledgementUponDisconnection:
         results = Recorder()
         sio.emit("echo", "a", callback=results)
         sio.disconnect()
-        assert sio._session.acks == {}  # upstream checks the private socket.acks too
+        assert sio._ns.session.acks == {}  # upstream checks the private socket.acks too
         gevent.sleep(0.1)  # upstream waits 100 ms on purpose: the callback must never be called
         assert results.calls == []
 
@@ -549,7 +549,7 @@ class TestAcknowledgementUponDisconnection:
         sio.disconnect()
         ((err,),) = results.wait(1)
         assert isinstance(err, greensio.DisconnectedError)
-        assert sio._session.acks == {}
+        assert sio._ns.session.acks == {}
 
     # socket.ts: "should ack with an error upon disconnection (callback & ackTimeout)"
     def test_should_ack_with_an_error_upon_disconnection_callback_and_acktimeout(self, server):
@@ -607,7 +607,7 @@ class TestThrottledTimer:
         sio.manager.once("reconnect", reconnected)
         try:
             # simulate a throttled timer: the heartbeat deadline passed but the watchdog has not fired yet
-            sio.manager._engine.deadline = monotonic() - 1
+            sio.manager._conn.engine.deadline = monotonic() - 1
             sio.emit("echo", "123", callback=lambda value: results(bool(reconnected.calls), value))
             assert results.wait(1) == [(True, "123")]
         finally:

@@ -27,7 +27,7 @@ from greensio._core.eio import decode_payload, parse_handshake  # noqa: E402
 from greensio._core.url import engine_url, parse_url  # noqa: E402
 from greensio._io.net import open_connection  # noqa: E402
 from greensio._io.polling import PollingTransport  # noqa: E402
-from greensio._io.transport import Packet  # noqa: E402
+from greensio._io.transport import ConnectParams, Packet  # noqa: E402
 from tests.servers.process import ServerProcess  # noqa: E402
 
 Post = Callable[[str], object]
@@ -44,9 +44,7 @@ def greensio_client(url: str) -> tuple[Post, Get]:
     """The hand-written client of greensio._io.polling."""
     target = parse_url(url)
     base = engine_url(target, "/socket.io", "polling")
-    transport, _ = PollingTransport.open(
-        base, target.host, target.port, headers={}, timeout=5, ssl_context=None, max_message=2**20
-    )
+    transport, _ = PollingTransport.open(ConnectParams(base, target.host, target.port, timeout=5, max_message=2**20))
     transport.write(["40"])
     transport.read()
 

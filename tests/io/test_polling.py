@@ -20,7 +20,7 @@ from greensio._core.eio import encode_payload
 from greensio._core.url import engine_url, parse_url
 from greensio._exceptions import ProtocolError
 from greensio._io.polling import PollingTransport
-from greensio._io.transport import Packet, Transport, TransportClosed
+from greensio._io.transport import ConnectParams, Packet, Transport, TransportClosed
 from tests.servers.process import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -40,7 +40,7 @@ def open_transport() -> Iterator[Open]:
         target = parse_url(url)
         base = engine_url(target, "/socket.io", "polling", query)
         options = {"headers": {}, "timeout": WAIT, "ssl_context": None, "max_message": MAX_MESSAGE, **options}
-        transport, packets = PollingTransport.open(base, target.host, target.port, **options)
+        transport, packets = PollingTransport.open(ConnectParams(base, target.host, target.port, **options))
         as_protocol: Transport = transport  # mypy checks it is what the Manager needs
         opened.append(transport)
         assert as_protocol.name == "polling"
@@ -521,13 +521,7 @@ def test_open_wants_an_open_packet(peer: Callable[[Respond], ScriptedPeer]) -> N
     target = parse_url(server.url)
     with pytest.raises(ProtocolError):
         PollingTransport.open(
-            engine_url(target, "/socket.io", "polling"),
-            target.host,
-            target.port,
-            headers={},
-            timeout=WAIT,
-            ssl_context=None,
-            max_message=MAX_MESSAGE,
+            ConnectParams(engine_url(target, "/socket.io", "polling"), target.host, target.port, timeout=WAIT)
         )
 
 
@@ -535,9 +529,7 @@ def test_open_on_a_closed_port_is_a_transport_error() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
     with pytest.raises(TransportClosed) as info:
-        PollingTransport.open(
-            url, "127.0.0.1", port, headers={}, timeout=WAIT, ssl_context=None, max_message=MAX_MESSAGE
-        )
+        PollingTransport.open(ConnectParams(url, "127.0.0.1", port, timeout=WAIT))
     assert info.value.reason == "transport error"
 
 

@@ -2,6 +2,10 @@
 //
 //   node node_server.js --port P [--recovery] [--ping-interval MS]
 //                       [--ping-timeout MS] [--parser msgpack] [--tally-file PATH]
+//                       [--deflate]
+//
+// --deflate compresses everything it can: permessage-deflate on WebSocket and
+// gzip/deflate on polling, both with a threshold of 0 bytes.
 //
 // Prints "READY <port>" once listening. The behaviours are described in
 // tests/servers/README.md and mirrored by py_server.py.
@@ -20,6 +24,7 @@ const { values: args } = parseArgs({
     "ping-timeout": { type: "string", default: "20000" },
     parser: { type: "string" },
     "tally-file": { type: "string" },
+    deflate: { type: "boolean", default: false },
   },
 });
 const port = Number(args.port);
@@ -31,6 +36,10 @@ const options = {
 };
 if (args.recovery) {
   options.connectionStateRecovery = { maxDisconnectionDuration: 60000, skipMiddlewares: true };
+}
+if (args.deflate) {
+  options.perMessageDeflate = { threshold: 0 };
+  options.httpCompression = { threshold: 0 };
 }
 if (args.parser === "msgpack") {
   options.parser = require("socket.io-msgpack-parser");
@@ -117,6 +126,11 @@ function onConnection(socket) {
   });
   on(socket, "server_call", ([event, ...rest], ack) => {
     socket.timeout(5000).emit(event, ...rest, (err, ...reply) => ack?.(err ? { error: "timeout" } : reply));
+  });
+  on(socket, "call_peer", ([sid, event, ...rest], ack) => {
+    const peer = socket.nsp.sockets.get(sid);
+    if (!peer) return ack?.({ error: "no such socket" });
+    peer.timeout(5000).emit(event, ...rest, (err, ...reply) => ack?.(err ? { error: "timeout" } : reply));
   });
   on(socket, "burst", ([n, size, binary = false]) => {
     const payload = binary ? Buffer.alloc(size) : "x".repeat(size);

@@ -33,6 +33,7 @@ def _node_command(
     ping_timeout: Optional[float] = None,
     recovery: bool = False,
     parser: Optional[str] = None,
+    deflate: bool = False,
 ) -> list[str]:
     command = [shutil.which("node") or "node", str(SERVERS_DIR / "node_server.js"), "--port", str(port)]
     if ping_interval is not None:
@@ -43,6 +44,8 @@ def _node_command(
         command.append("--recovery")
     if parser is not None:
         command += ["--parser", parser]
+    if deflate:
+        command.append("--deflate")
     return command
 
 
@@ -68,7 +71,8 @@ class ServerProcess:
     """A test server on 127.0.0.1, started on construction.
 
     ``options`` map to the server's command line flags (times in seconds):
-    node takes ping_interval, ping_timeout, recovery and parser; python takes
+    node takes ping_interval, ping_timeout, recovery, parser and deflate
+    (compression on both transports, threshold 0); python takes
     ping_interval (whole seconds) and ping_timeout; bad takes none. The
     server's output goes to ``log_path``.
     """

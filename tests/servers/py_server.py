@@ -116,6 +116,11 @@ class PublicNamespace(socketio.Namespace):
         except gevent.Timeout:
             return {"error": "timeout"}
 
+    def on_call_peer(self, sid, peer, event, *args):
+        if not self.server.manager.is_connected(peer, self.namespace):
+            return {"error": "no such socket"}
+        return self.on_server_call(peer, event, *args)
+
     def on_burst(self, sid, n, size, binary=False):
         payload = bytes(size) if binary else "x" * size
         for i in range(n):

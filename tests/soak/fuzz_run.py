@@ -46,6 +46,7 @@ FILES = [
     "tests/unit/test_sio_codec.py",
     "tests/unit/test_msgpack_codec.py",
     "tests/unit/test_wsframe.py",
+    "tests/unit/test_deflate.py",
     "tests/integration/test_fuzz_reader.py",
 ]
 SKIP = {"test_encode_frame_matches_websocket_client_property"}  # an encoder property: nothing is decoded
@@ -310,7 +311,7 @@ def _seeds(target: str) -> list[bytes]:
         return seeds
     if target == "msgpack":
         return [MsgpackEncoder().encode(*packet)[0] for packet in packets]
-    return [test_wsframe.STREAM]
+    return [test_wsframe.STREAM, bytes.fromhex("".join(test_wsframe.RFC_HELLO.values()))]
 
 
 SIO_SPLIT = b"\xff\xfe"  # sio target input: frames split on this; a frame's first byte even: text, odd: binary
@@ -321,10 +322,11 @@ def atheris_child(target: str, seconds: Optional[int], runs: Optional[int], out:
     import atheris
 
     with atheris.instrument_imports(include=["greensio"]):
+        import greensio._core.deflate  # noqa: F401
         import greensio._core.eio  # noqa: F401
         import greensio._core.msgpack_codec  # noqa: F401
         import greensio._core.sio  # noqa: F401
-        import greensio._io.websocket  # noqa: F401
+        import greensio._core.wsframe  # noqa: F401
     fuzz = _atheris_target(target)
     corpus = out / f"corpus-{target}"
     corpus.mkdir(exist_ok=True)
@@ -348,8 +350,8 @@ def _atheris_target(target: str) -> Callable[[bytes], None]:
     """The fuzz target: bytes in, the unit tests' invariants checked (they raise on a violation)."""
     from greensio._core.eio import TYPES, decode_payload, parse_handshake
     from greensio._core.sio import Decoder
+    from greensio._core.wsframe import FrameReader
     from greensio._exceptions import ProtocolError
-    from greensio._io.websocket import FrameReader
     from tests.unit import test_msgpack_codec, test_sio_codec, test_wsframe
 
     def eio(data: bytes) -> None:
@@ -386,7 +388,8 @@ def _atheris_target(target: str) -> Callable[[bytes], None]:
     def wsframe(data: bytes) -> None:
         limit = (50, 300, 1 << 20)[data[0] % 3] if data else 300
         step = 1 + (data[1] if len(data) > 1 else 0)
-        test_wsframe._feed_garbage(FrameReader(limit), [data[i : i + step] for i in range(0, len(data), step)])
+        codec = test_wsframe.deflate() if len(data) > 2 and data[2] & 1 else None  # permessage-deflate on
+        test_wsframe._feed_garbage(FrameReader(limit, codec), [data[i : i + step] for i in range(0, len(data), step)])
 
     targets: dict[str, Callable[[bytes], None]] = {"eio": eio, "sio": sio, "msgpack": msgpack, "wsframe": wsframe}
     return targets[target]

@@ -51,6 +51,7 @@ import gevent  # noqa: E402
 import gevent.event  # noqa: E402
 
 import greensio  # noqa: E402
+from greensio._limits import raise_nofile  # noqa: E402
 from tests.integration.helpers import open_fds  # noqa: E402
 from tests.servers.process import ServerProcess  # noqa: E402
 from tests.soak.cycles import (  # noqa: E402
@@ -378,19 +379,6 @@ def _disconnect_all(group: list[Client]) -> None:
 
 def _round(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(value, 2)
-
-
-def raise_nofile() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit (as benchmarks/clients/_common.py does); the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def print_row(row: Row) -> None:

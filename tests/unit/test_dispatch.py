@@ -52,7 +52,7 @@ def test_concurrency_must_be_positive(group: Group, concurrency: int) -> None:
 def test_nothing_runs_before_a_submit(group: Group) -> None:
     d = Dispatcher(group.spawn)
     assert len(group) == 0
-    assert d.pending == 0
+    assert len(d._jobs) == 0
 
 
 # -- order and blocking --------------------------------------------------------------------
@@ -68,7 +68,7 @@ def test_jobs_start_in_submission_order(group: Group, concurrency: Optional[int]
     d.submit(done.set)
     assert done.wait(timeout=WAIT)
     assert started == list(range(20))
-    assert d.pending == 0
+    assert len(d._jobs) == 0
 
 
 def test_arguments_are_passed(group: Group) -> None:
@@ -151,7 +151,7 @@ def test_concurrency_one_runs_jobs_one_after_another(group: Group) -> None:
     for i in range(1, 4):
         d.submit(yielding_job(log, i, done if i == 3 else None))
     assert first_started.wait(timeout=WAIT)
-    assert d.pending == 3
+    assert len(d._jobs) == 3
     assert len(group) == 1
     assert log == [("start", 0)]
     gate.set()
@@ -183,7 +183,7 @@ def test_concurrency_bounds_concurrent_jobs(group: Group) -> None:
     assert started[0].wait(timeout=WAIT)
     assert started[1].wait(timeout=WAIT)
     assert not started[2].is_set()
-    assert d.pending == 4
+    assert len(d._jobs) == 4
     assert len(group) <= 2
     for i in range(n):
         gates[i].set()
@@ -191,7 +191,7 @@ def test_concurrency_bounds_concurrent_jobs(group: Group) -> None:
         if i + 2 < n:
             assert started[i + 2].wait(timeout=WAIT)
     assert max(peak) == 2
-    assert d.pending == 0
+    assert len(d._jobs) == 0
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def test_close_runs_what_was_queued_then_leaves_no_greenlet(group: Group, concur
     assert live(group) == []
     assert group.join(timeout=WAIT) is True
     assert len(group) == 0
-    assert d.pending == 0
+    assert len(d._jobs) == 0
 
 
 def test_close_runs_queued_jobs_behind_a_busy_one(group: Group) -> None:

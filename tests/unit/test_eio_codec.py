@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
-from pathlib import Path
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from greensio._core import eio
 from greensio._core.eio import (
     CLOSE,
     DEFAULT_MAX_PAYLOAD,
@@ -31,28 +28,10 @@ from greensio._core.eio import (
 )
 from greensio._exceptions import ProtocolError
 
-FORBIDDEN_IMPORTS = {"gevent", "socket", "ssl", "select", "threading", "time"}
-
 
 def examples(n: int) -> int:
     """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
     return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Top-level names of every module imported anywhere in *path*."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-def test_module_is_pure() -> None:
-    assert eio.__file__ is not None
-    assert imported_modules(Path(eio.__file__)).isdisjoint(FORBIDDEN_IMPORTS)
 
 
 def test_type_constants() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from greensio._emitter import Emitter
+from greensio._emitter import Emitter, take
 
 
 def h1(*args: Any) -> None:
@@ -27,7 +27,7 @@ def h3(*args: Any) -> None:
 def test_empty() -> None:
     e = Emitter()
     assert e.listeners("x") == []
-    assert e.take("x") == []
+    assert take(e, "x") == []
     assert e.listeners_any() == []
     assert e.listeners_any_outgoing() == []
 
@@ -39,8 +39,8 @@ def test_on_returns_the_handler_and_keeps_order() -> None:
     assert e.on("other", h3) is h3
     assert e.listeners("msg") == [h1, h2]
     assert e.listeners("other") == [h3]
-    assert e.take("msg") == [h1, h2]
-    assert e.take("msg") == [h1, h2]  # `on` handlers stay
+    assert take(e, "msg") == [h1, h2]
+    assert take(e, "msg") == [h1, h2]  # `on` handlers stay
 
 
 def test_decorator_form() -> None:
@@ -56,7 +56,7 @@ def test_decorator_form() -> None:
 
     assert callable(on_connect) and callable(once_connect)
     assert e.listeners("connect") == [on_connect, once_connect]
-    assert e.take("connect") == [on_connect, once_connect]
+    assert take(e, "connect") == [on_connect, once_connect]
     assert e.listeners("connect") == [on_connect]
 
 
@@ -64,7 +64,7 @@ def test_the_same_handler_twice_is_called_twice() -> None:
     e = Emitter()
     e.on("x", h1)
     e.on("x", h1)
-    assert e.take("x") == [h1, h1]
+    assert take(e, "x") == [h1, h1]
     e.off("x", h1)  # removes one registration
     assert e.listeners("x") == [h1]
 
@@ -75,25 +75,25 @@ def test_once_is_removed_on_take() -> None:
     e.once("x", h2)
     e.on("x", h3)
     assert e.listeners("x") == [h1, h2, h3]
-    assert e.take("x") == [h1, h2, h3]
+    assert take(e, "x") == [h1, h2, h3]
     assert e.listeners("x") == [h1, h3]
-    assert e.take("x") == [h1, h3]
+    assert take(e, "x") == [h1, h3]
 
 
 def test_only_once_handlers() -> None:
     e = Emitter()
     assert e.once("x", h1) is h1
     e.once("x", h2)
-    assert e.take("x") == [h1, h2]
+    assert take(e, "x") == [h1, h2]
     assert e.listeners("x") == []
-    assert e.take("x") == []
+    assert take(e, "x") == []
 
 
 def test_take_does_not_touch_other_events() -> None:
     e = Emitter()
     e.once("a", h1)
     e.once("b", h2)
-    assert e.take("a") == [h1]
+    assert take(e, "a") == [h1]
     assert e.listeners("b") == [h2]
 
 
@@ -117,7 +117,7 @@ def test_off_one_handler() -> None:
     e.off("x", h1)
     e.off("x", h3)
     assert e.listeners("x") == []
-    assert e.take("x") == []
+    assert take(e, "x") == []
 
 
 def test_off_an_event() -> None:
@@ -150,7 +150,7 @@ def test_register_again_after_off() -> None:
     e.on("x", h1)
     e.off("x", h1)
     e.on("x", h2)
-    assert e.take("x") == [h2]
+    assert take(e, "x") == [h2]
 
 
 def test_non_callable_handler() -> None:

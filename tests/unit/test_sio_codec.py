@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from greensio._core import sio
 from greensio._core.sio import (
     ACK,
     BINARY_ACK,
@@ -29,7 +26,6 @@ from greensio._core.sio import (
 )
 from greensio._exceptions import ProtocolError
 
-FORBIDDEN_IMPORTS = {"gevent", "socket", "ssl", "select", "threading", "time"}
 PH0 = '{"_placeholder":true,"num":0}'
 PH1 = '{"_placeholder":true,"num":1}'
 
@@ -37,18 +33,6 @@ PH1 = '{"_placeholder":true,"num":1}'
 def examples(n: int) -> int:
     """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
     return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
-
-
-def test_module_is_pure() -> None:
-    assert sio.__file__ is not None
-    tree = ast.parse(Path(sio.__file__).read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    assert names.isdisjoint(FORBIDDEN_IMPORTS)
 
 
 def test_constants() -> None:

@@ -205,3 +205,29 @@ def test_check_no_crlf_accepts(values: Optional[dict[str, object]]) -> None:
 def test_check_no_crlf_rejects(values: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="header .* contains CR or LF"):
         check_no_crlf(values, "header")
+
+
+# -- credentials in server URLs ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://alice:hunter2@example.com",
+        "http://alice:hunter2@example.com:99999/chat",
+        "http://alice:hunter2@example.com:port",
+        "http://alice:hun/ter2@example.com",  # an unencoded / inside the password: the port reads "hun"
+        "http://alice:hunter2@",
+    ],
+)
+def test_errors_never_show_the_userinfo(url: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_url(url)
+    text = str(caught.value)
+    assert "***" in text
+    assert "alice" not in text and "hunter2" not in text and "hun" not in text and "ter2" not in text
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+def test_userinfo_does_not_change_the_target() -> None:
+    assert parse_url("https://alice:hunter2@example.com:8443/nsp") == Target("https", "example.com", 8443, "/nsp")

@@ -1,31 +1,31 @@
-"""The owner of every greenlet and timer a Manager starts: one set of greenlets, one watchdog timer."""
+"""The owner of every greenlet and timer a Manager starts: one set of greenlets, one deadline timer."""
 
 from __future__ import annotations
 
 import math
-import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import gevent
 
-__all__ = ["Runner", "monotonic"]
+from ._clock import Clock, Timer
 
-monotonic = time.monotonic
+__all__ = ["Runner"]
 
 
 class Runner:
     """Spawns a Manager's greenlets, keeps the live ones in ``greenlets``, and runs one deadline timer.
 
-    The timer is a hub timer, not a greenlet: it fires ``on_deadline(now)`` at
-    the earliest deadline it was armed for, and the callback re-arms it.
+    The timer is a hub timer, not a greenlet: it fires ``on_deadline(now)`` at the
+    earliest deadline it was armed for, and the callback re-arms it.
     """
 
-    __slots__ = ("greenlets", "hub", "_timer", "_armed_at", "_on_deadline")
+    __slots__ = ("greenlets", "hub", "clock", "_timer", "_armed_at", "_on_deadline")
 
-    def __init__(self, on_deadline: Callable[[float], None]) -> None:
+    def __init__(self, clock: Clock, on_deadline: Callable[[float], None]) -> None:
         self.greenlets: set[gevent.Greenlet] = set()
         self.hub = gevent.get_hub()
-        self._timer: Any = None
+        self.clock = clock
+        self._timer: Optional[Timer] = None
         self._armed_at = math.inf
         self._on_deadline = on_deadline
 
@@ -38,21 +38,20 @@ class Runner:
         return greenlet
 
     def arm(self, deadline: float) -> None:
-        """Make sure the timer fires no later than ``deadline`` (monotonic seconds)."""
+        """Make sure the timer fires no later than ``deadline`` (clock seconds)."""
         if deadline >= self._armed_at or deadline == math.inf:
             return
         if self._timer is not None:
             self._timer.close()
         self._armed_at = deadline
-        # libev's loop clock may lag monotonic() by a few ms; _fire re-arms if early.
-        self._timer = self.hub.loop.timer(max(0.0, deadline - monotonic()) + 0.001)
-        self._timer.start(self._fire)
+        self._timer = self.clock.call_at(deadline, self._fire)
 
     def _fire(self) -> None:
-        self._timer.close()
+        if self._timer is not None:
+            self._timer.close()
         self._timer = None
         self._armed_at = math.inf
-        self._on_deadline(monotonic())
+        self._on_deadline(self.clock.now())
 
     def run_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` soon in the hub of this Manager's thread (callable from any thread)."""
@@ -64,3 +63,9 @@ class Runner:
             self._timer.close()
             self._timer = None
         self._armed_at = math.inf
+
+    def kill_all(self, but: Any = None) -> None:
+        """End every greenlet of this Manager except ``but`` without waiting (they run their ``finally``)."""
+        for greenlet in list(self.greenlets):
+            if greenlet is not but:
+                greenlet.kill(block=False)
