@@ -1,23 +1,23 @@
 """Every place where greensio.compat reaches past greensio's public API, and why.
 
 The rest of ``greensio.compat`` uses only ``Manager`` and ``Socket`` as SPEC §2
-documents them; what python-socketio's API needs beyond that is here, so that a
-change of greensio's internals is adapted in this one file:
+documents them (``Manager.sid`` included); what python-socketio's API needs beyond
+that is here, so that a change of greensio's internals is adapted in this one file:
 
-1. ``engine_sid(manager)`` — python-socketio's ``Client.sid`` is the Engine.IO
-   session id, which greensio does not publish (reads ``Manager._engine``).
-2. ``route_events(socket, handler)`` — python-socketio lets one handler (``'*'``,
-   a namespace ``'*'``, a class-based namespace) answer any event, and always
-   answers an event that asked for an ack, even without a handler (with no
-   arguments). greensio's catch-all listeners (``on_any``) cannot answer, and
-   greensio sends no ack without a handler. So each event goes to one routing
-   function whose return value is the ack (replaces ``Socket._run_event``,
-   writes the ACK with ``Socket._send_packet``).
-3. ``connect_once(socket, timeout)`` — a blocking namespace connect that raises at
+1. ``route_events(socket, route)`` — python-socketio lets one handler (``'*'``, a
+   namespace ``'*'``, a class-based namespace) answer any event, and always answers
+   an event that asked for an ack, even without a handler (with no arguments).
+   greensio's catch-all listeners (``on_any``) cannot answer, and greensio sends no
+   ack without a handler. So every event goes to one routing function whose return
+   value is the ack: the socket's ``Namespace`` (``Socket._ns``) becomes a subclass
+   whose ``_run_event`` calls the route, and writes the ACK with
+   ``Namespace.send_packet``. A public hook would do: e.g. a catch-all whose return
+   value is the ack, acked even when it returns None.
+2. ``connect_once(socket, timeout)`` — a blocking namespace connect that raises at
    the first failed attempt instead of waiting for the reconnection policy to give
    up (python-socketio's ``connect()`` without ``retry``): the fail-fast wait of
    ``Socket._connect``, which ``greensio.connect()`` uses but ``Socket.connect()``
-   does not offer.
+   does not offer (e.g. ``Socket.connect(wait=True, retry=False)`` would do).
 """
 
 from __future__ import annotations
@@ -26,21 +26,35 @@ import logging
 from typing import Any, Callable, Optional
 
 from .._core import sio
-from .._manager import Manager
+from .._namespace import Namespace
 from .._socket import Socket
 
-__all__ = ["engine_sid", "route_events", "connect_once"]
+__all__ = ["route_events", "connect_once"]
 
 log = logging.getLogger("greensio")
 EventRoute = Callable[[str, list[Any]], Any]
 
 
-def engine_sid(manager: Optional[Manager]) -> Optional[str]:
-    """The Engine.IO session id of ``manager``'s open connection, else None."""
-    engine = getattr(manager, "_engine", None)
-    handshake = getattr(engine, "handshake", None)
-    sid = getattr(handshake, "sid", None)
-    return sid if isinstance(sid, str) else None
+class _RoutedNamespace(Namespace):
+    """A Namespace whose events all go to its socket's compat route (see route_events)."""
+
+    __slots__ = ()
+
+    def _run_event(self, event: Any, args: list[Any], ack_id: Optional[int]) -> None:
+        route: EventRoute = self.socket._compat_route  # type: ignore[attr-defined]
+        try:
+            result = route(event, args)
+        except Exception:
+            log.exception("handler for %r raised", event)
+            return
+        if ack_id is not None and self.session.connected:
+            if result is None:
+                data: list[Any] = []
+            elif isinstance(result, tuple):
+                data = list(result)
+            else:
+                data = [result]
+            self.send_packet(sio.ACK, data, ack_id)
 
 
 def route_events(socket: Socket, route: EventRoute) -> None:
@@ -50,23 +64,8 @@ def route_events(socket: Socket, route: EventRoute) -> None:
     arguments, a tuple: several), unless ``route`` raised (logged; no ack, as in
     python-socketio).
     """
-
-    def run_event(event: Any, args: list[Any], ack_id: Optional[int]) -> None:
-        try:
-            result = route(event, args)
-        except Exception:
-            log.exception("handler for %r raised", event)
-            return
-        if ack_id is not None and socket.connected:
-            if result is None:
-                data: list[Any] = []
-            elif isinstance(result, tuple):
-                data = list(result)
-            else:
-                data = [result]
-            socket._send_packet(sio.ACK, data, ack_id)
-
-    socket._run_event = run_event  # type: ignore[method-assign]
+    socket._compat_route = route  # type: ignore[attr-defined]
+    socket._ns.__class__ = _RoutedNamespace
 
 
 def connect_once(socket: Socket, timeout: Optional[float]) -> None:

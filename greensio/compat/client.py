@@ -123,7 +123,7 @@ class Client:
     @property
     def sid(self) -> Optional[str]:
         """The Engine.IO session id (``get_sid()`` gives a namespace's own id)."""
-        return _bridge.engine_sid(self._manager)
+        return self._manager.sid if self._manager is not None else None
 
     def get_sid(self, namespace: Optional[str] = None) -> Optional[str]:
         """The session id of ``namespace`` (default ``'/'``), None when it is not connected."""
