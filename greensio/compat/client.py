@@ -103,6 +103,7 @@ class Client:
         self.failed_namespaces: list[str] = []
         self._manager: Optional[greensio.Manager] = None
         self._sockets: dict[str, greensio.Socket] = {}
+        self._senders: dict[str, tuple[greensio.Socket, _bridge.ConnectionState]] = {}  # emit's and call's view
         self._handled: dict[str, Event] = {}  # set once the namespace's connect handler has run
         self._engine_error: Optional[BaseException] = None  # the last failed Engine.IO connection attempt
         self._open = False  # between a successful connect() and disconnect()
@@ -220,6 +221,7 @@ class Client:
         manager.on("error", self._note_engine_error)
         manager.on("reconnect_failed", lambda: self._finished(sockets))
         self._manager, self._sockets = manager, sockets
+        self._senders = {name: (s, _bridge.connection_state(s)) for name, s in sockets.items()}
         try:
             self._start(wait, wait_timeout, retry)
         except BaseException:
@@ -359,10 +361,10 @@ class Client:
     # -- sending ------------------------------------------------------------------
 
     def _socket(self, namespace: Optional[str]) -> greensio.Socket:
-        socket = self._sockets.get(namespace or "/")
-        if socket is None or not socket.connected:
+        sender = self._senders.get(namespace or "/")
+        if sender is None or not sender[1].connected:
             raise exceptions.BadNamespaceError(f"{namespace or '/'} is not a connected namespace.")
-        return socket
+        return sender[0]
 
     def emit(
         self, event: str, data: Any = None, namespace: Optional[str] = None, callback: Optional[Handler] = None
@@ -371,9 +373,10 @@ class Client:
 
         Raises ``BadNamespaceError`` when ``namespace`` is not connected.
         """
-        socket = self._sockets.get(namespace or "/")
-        if socket is None or not socket.connected:
+        sender = self._senders.get(namespace or "/")
+        if sender is None or not sender[1].connected:
             raise exceptions.BadNamespaceError(f"{namespace or '/'} is not a connected namespace.")
+        socket = sender[0]
         if callback is None:  # the hot path: no keyword argument to pass on
             if isinstance(data, tuple):
                 socket.emit(event, *data)
