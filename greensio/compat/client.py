@@ -360,12 +360,6 @@ class Client:
 
     # -- sending ------------------------------------------------------------------
 
-    def _socket(self, namespace: Optional[str]) -> greensio.Socket:
-        sender = self._senders.get(namespace or "/")
-        if sender is None or not sender[1].connected:
-            raise exceptions.BadNamespaceError(f"{namespace or '/'} is not a connected namespace.")
-        return sender[0]
-
     def emit(
         self, event: str, data: Any = None, namespace: Optional[str] = None, callback: Optional[Handler] = None
     ) -> None:
@@ -375,7 +369,7 @@ class Client:
         """
         sender = self._senders.get(namespace or "/")
         if sender is None or not sender[1].connected:
-            raise exceptions.BadNamespaceError(f"{namespace or '/'} is not a connected namespace.")
+            raise _not_connected(namespace)
         socket = sender[0]
         if callback is None:  # the hot path: no keyword argument to pass on
             if isinstance(data, tuple):
@@ -398,9 +392,12 @@ class Client:
         when not connected, and ``DisconnectedError`` (also a ``TimeoutError``)
         as soon as the connection ends while waiting.
         """
-        socket = self._socket(namespace)
+        sender = self._senders.get(namespace or "/")
+        if sender is None or not sender[1].connected:
+            raise _not_connected(namespace)
+        args = data if isinstance(data, tuple) else () if data is None else (data,)
         try:
-            return socket.call(event, *_args(data), timeout=timeout)
+            return sender[0].call(event, *args, timeout=timeout)
         except greensio.DisconnectedError as exc:
             raise exceptions.CallDisconnectedError(str(exc)) from None
         except greensio.TimeoutError:
@@ -445,6 +442,10 @@ class Client:
     def sleep(self, seconds: float = 0) -> None:
         """``gevent.sleep``."""
         gevent.sleep(seconds)
+
+
+def _not_connected(namespace: Optional[str]) -> exceptions.BadNamespaceError:
+    return exceptions.BadNamespaceError(f"{namespace or '/'} is not a connected namespace.")
 
 
 def _transports(transports: Union[str, list[str]]) -> tuple[str, ...]:
