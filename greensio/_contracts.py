@@ -56,8 +56,8 @@ class NamespaceSocket(Protocol):
     def on_close(self, reason: str) -> None:
         """The connection ended (the socket may reconnect)."""
 
-    def on_open_failed(self, err: ConnectionError) -> None:
-        """An attempt to open the connection failed."""
+    def on_open_failed(self, err: ConnectionError) -> bool:
+        """An attempt to open the connection failed; True if a blocked connect() was given the error."""
 
     def give_up(self, err: ConnectionError) -> None:
         """The Manager stopped reconnecting."""

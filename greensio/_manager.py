@@ -303,16 +303,16 @@ class Manager:
         )
 
     def failed(self, err: ConnectionError, reconnecting: bool) -> None:
+        self.fire("error", err)
+        told = [socket.on_open_failed(err) for socket in list(self.sockets.values())]
         now = self.clock.now()
-        if self._failing_since is None or now - self._warned_at >= WARN_EVERY:
+        if any(told):  # greensio.connect() raises it
+            log.debug("cannot connect to %s: %s", self._url_text, err)
+        elif self._failing_since is None or now - self._warned_at >= WARN_EVERY:
             self._failing_since = self._failing_since if self._failing_since is not None else now
             self._warned_at = now
-            log.warning("cannot connect to %s: %s", self._url_text, err)
-        else:
-            log.debug("cannot connect to %s: %s", self._url_text, err)
-        self.fire("error", err)
-        for socket in list(self.sockets.values()):
-            socket.on_open_failed(err)
+            retry = " (reconnecting with backoff)" if self.options.reconnection else ""
+            log.warning("cannot connect to %s: %s%s", self._url_text, err, retry)
         if reconnecting:
             self.fire("reconnect_error", err)
 

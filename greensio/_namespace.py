@@ -319,14 +319,18 @@ class Namespace:
         if handlers:
             self.host.dispatch.submit(_run_handlers, handlers, args)
 
-    def on_open_failed(self, err: ConnectionError) -> None:
-        """The Engine.IO connection could not be opened (or the namespace CONNECT got no reply)."""
+    def on_open_failed(self, err: ConnectionError) -> bool:
+        """The Engine.IO connection could not be opened (or the namespace CONNECT got no reply).
+
+        True when a blocked ``greensio.connect()`` was given the error (it raises it: no need to log it).
+        """
         self.last_error = err
         waiters, self._fail_fast = self._fail_fast, []
         for waiter in waiters:
             waiter.set_exception(err)
         if not self.session.connected:
             self._fire("connect_error", err)
+        return bool(waiters)
 
     def _connect_failed(self, err: ConnectionError) -> None:
         """CONNECT_ERROR (or no usable reply): fire connect_error and stop for good."""

@@ -63,6 +63,17 @@ class EngineState:
         """True once no PING arrived within pingInterval + pingTimeout."""
         return now >= self.deadline
 
+    def tick(self, now: float) -> None:
+        """Nothing to do on a timer: in v4 the server sends the heartbeat (see engine3.EngineState3)."""
+
+    def alive(self, now: float) -> None:
+        """Packets arrived (called once per batch read): in v4 only a PING moves the deadline."""
+
+    @property
+    def next_timer(self) -> float:
+        """When the runtime must check ``expired`` next: the deadline."""
+        return self.deadline
+
     def _beat(self, now: float) -> None:
         hs = self.handshake
         assert hs is not None

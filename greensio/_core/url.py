@@ -216,11 +216,15 @@ def engine_url(
     transport: str,
     query: Optional[Mapping[str, object]] = None,
     sid: Optional[str] = None,
+    eio: str = "4",
 ) -> str:
-    """Build the Engine.IO request URL for ``transport``; the URL's own query wins."""
+    """Build the Engine.IO request URL for ``transport``; the URL's own query wins.
+
+    ``eio`` is the Engine.IO revision asked for (``Protocol.eio``).
+    """
     params: dict[str, object] = dict(query or {})
     params.update(target.query)
-    params["EIO"] = "4"
+    params["EIO"] = eio
     params["transport"] = transport
     if sid is not None:
         params["sid"] = sid

@@ -19,6 +19,32 @@ STOP_TIMEOUT = 5  # seconds between SIGTERM and SIGKILL
 _running: set[ServerProcess] = set()
 
 
+def node_modules_stale(folder: Path) -> bool:
+    """True when ``npm ci`` must run in *folder*: no node_modules, or a lockfile newer than them."""
+    installed = folder / "node_modules" / ".package-lock.json"
+    return not installed.exists() or (folder / "package-lock.json").stat().st_mtime > installed.stat().st_mtime
+
+
+def npm_ci(folder: Path, timeout: float = 300) -> None:
+    """Install *folder*'s pinned Node dependencies; RuntimeError with npm's output when it fails."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed for the Node test servers (Node 20 + npm)")
+    try:
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=folder,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"npm ci failed in {folder}:\n{exc.stdout.decode()}{exc.stderr.decode()}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"npm ci did not finish in {timeout} s in {folder}") from exc
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -64,7 +90,57 @@ def _bad_command(port: int) -> list[str]:
     return [sys.executable, str(SERVERS_DIR / "bad_server.py"), "--port", str(port)]
 
 
-COMMANDS = {"node": _node_command, "python": _python_command, "bad": _bad_command}
+def _ping_flags(ping_interval: Optional[float], ping_timeout: Optional[float], scale: int) -> list[str]:
+    flags = []
+    if ping_interval is not None:
+        flags += ["--ping-interval", str(round(ping_interval * scale) if scale != 1 else ping_interval)]
+    if ping_timeout is not None:
+        flags += ["--ping-timeout", str(round(ping_timeout * scale) if scale != 1 else ping_timeout)]
+    return flags
+
+
+def _node2_command(
+    port: int,
+    *,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = None,
+    root_middleware: bool = False,
+    deflate: bool = False,
+) -> list[str]:
+    """socket.io 2.x (v2/node2_server.js; `npm ci` in v2/ first)."""
+    command = [shutil.which("node") or "node", str(SERVERS_DIR / "v2" / "node2_server.js"), "--port", str(port)]
+    command += _ping_flags(ping_interval, ping_timeout, 1000)
+    if root_middleware:
+        command.append("--root-middleware")
+    if deflate:
+        command.append("--deflate")
+    return command
+
+
+def _py4_command(
+    port: int,
+    *,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = None,
+    root_refuses: bool = False,
+) -> list[str]:
+    """python-socketio 4 in its own virtualenv (py4/venv.py makes it on first use)."""
+    from .py4 import venv
+
+    command = [str(venv.ensure()), str(SERVERS_DIR / "py4" / "py4_server.py"), "--port", str(port)]
+    command += _ping_flags(ping_interval, ping_timeout, 1)
+    if root_refuses:
+        command.append("--root-refuses")
+    return command
+
+
+COMMANDS = {
+    "node": _node_command,
+    "python": _python_command,
+    "bad": _bad_command,
+    "node2": _node2_command,
+    "py4": _py4_command,
+}
 
 
 class ServerProcess:
@@ -73,8 +149,10 @@ class ServerProcess:
     ``options`` map to the server's command line flags (times in seconds):
     node takes ping_interval, ping_timeout, recovery, parser and deflate
     (compression on both transports, threshold 0); python takes
-    ping_interval (whole seconds) and ping_timeout; bad takes none. The
-    server's output goes to ``log_path``.
+    ping_interval (whole seconds) and ping_timeout; bad takes none; node2
+    (socket.io 2.x) takes ping_interval, ping_timeout, root_middleware and deflate; py4
+    (python-socketio 4) takes ping_interval (whole seconds), ping_timeout and
+    root_refuses. The server's output goes to ``log_path``.
     """
 
     def __init__(self, kind: str, log_path: Path, **options: object) -> None:
@@ -88,6 +166,12 @@ class ServerProcess:
 
     def __repr__(self) -> str:
         return f"<ServerProcess {self.kind} {self.url}>"
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def start(self) -> None:
         """Start the server and wait until it listens."""

@@ -15,7 +15,7 @@ and its peak RSS is reported.
 
 Atheris mode (``--atheris``; atheris is an optional dependency: ``pip install atheris``)
 fuzzes the pure decoders (Engine.IO payloads and handshakes, Socket.IO frame sequences,
-msgpack frames, WebSocket frames) coverage-guided, with the invariant checks of the unit
+msgpack frames, WebSocket frames, HTTP responses against h11) coverage-guided, with the invariant checks of the unit
 tests, for ``--atheris-share`` of the budget.
 
 Per property it prints examples run, time, peak RSS and failures, then a total, and
@@ -47,6 +47,9 @@ FILES = [
     "tests/unit/test_msgpack_codec.py",
     "tests/unit/test_wsframe.py",
     "tests/unit/test_deflate.py",
+    "tests/unit/test_protocol_v3.py",
+    "tests/unit/test_protocol_v3_state.py",
+    "tests/unit/test_http_h11.py",
     "tests/integration/test_fuzz_reader.py",
 ]
 SKIP = {"test_encode_frame_matches_websocket_client_property"}  # an encoder property: nothing is decoded
@@ -58,7 +61,7 @@ WEIGHTS = {  # share of the budget relative to a plain decoder property
 FIRST_ROUND = 100  # examples of a property's first round, which measures its rate
 MAX_ROUND = 20_000  # examples per pytest process (Hypothesis keeps some state per example)
 ADDRESS_SPACE = 6 * 2**30  # RLIMIT_AS of every child: garbage must never make a decoder allocate this much
-ATHERIS_TARGETS = ["eio", "sio", "msgpack", "wsframe"]
+ATHERIS_TARGETS = ["eio", "sio", "msgpack", "wsframe", "http"]
 
 
 @dataclass
@@ -311,6 +314,10 @@ def _seeds(target: str) -> list[bytes]:
         return seeds
     if target == "msgpack":
         return [MsgpackEncoder().encode(*packet)[0] for packet in packets]
+    if target == "http":
+        from tests.unit import test_http_h11
+
+        return [b"\x07\x80\x40\x07" + response for response in test_http_h11.REAL.values()]
     return [test_wsframe.STREAM, bytes.fromhex("".join(test_wsframe.RFC_HELLO.values()))]
 
 
@@ -324,6 +331,7 @@ def atheris_child(target: str, seconds: Optional[int], runs: Optional[int], out:
     with atheris.instrument_imports(include=["greensio"]):
         import greensio._core.deflate  # noqa: F401
         import greensio._core.eio  # noqa: F401
+        import greensio._core.http  # noqa: F401
         import greensio._core.msgpack_codec  # noqa: F401
         import greensio._core.sio  # noqa: F401
         import greensio._core.wsframe  # noqa: F401
@@ -352,7 +360,7 @@ def _atheris_target(target: str) -> Callable[[bytes], None]:
     from greensio._core.sio import Decoder
     from greensio._core.wsframe import FrameReader
     from greensio._exceptions import ProtocolError
-    from tests.unit import test_msgpack_codec, test_sio_codec, test_wsframe
+    from tests.unit import test_http_h11, test_msgpack_codec, test_sio_codec, test_wsframe
 
     def eio(data: bytes) -> None:
         try:
@@ -391,7 +399,13 @@ def _atheris_target(target: str) -> Callable[[bytes], None]:
         codec = test_wsframe.deflate() if len(data) > 2 and data[2] & 1 else None  # permessage-deflate on
         test_wsframe._feed_garbage(FrameReader(limit, codec), [data[i : i + step] for i in range(0, len(data), step)])
 
-    targets: dict[str, Callable[[bytes], None]] = {"eio": eio, "sio": sio, "msgpack": msgpack, "wsframe": wsframe}
+    targets: dict[str, Callable[[bytes], None]] = {
+        "eio": eio,
+        "sio": sio,
+        "msgpack": msgpack,
+        "wsframe": wsframe,
+        "http": test_http_h11.fuzz_one,  # the h11 differential and the limits check
+    }
     return targets[target]
 
 
