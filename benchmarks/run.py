@@ -33,11 +33,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 
-CLIENTS = ["psio", "node", "greensio"]  # table column order
+CLIENTS = ["psio", "node", "greensio", "compat"]  # table column order
+DEFAULT_CLIENTS = ["psio", "node", "greensio"]  # compat only when --only names it
 CLIENT_TITLES = {
     "psio": "python-socketio + gevent",
     "node": "Node socket.io-client",
     "greensio": "greensio",
+    "compat": "greensio.compat",
 }
 # run.py scenario -> the client scenario it runs over the polling transport only;
 # every other scenario runs over websocket only
@@ -248,8 +250,8 @@ def client_command(client, scenario, opts, url, n):
     env = dict(os.environ)
     if client == "node":
         return [opts.node, "--expose-gc", os.path.join(HERE, "clients", "node_client.js")] + common, env
-    script = {"psio": "psio_client.py", "greensio": "greensio_client.py"}[client]
-    if client == "greensio":  # the library from this work tree, not an installed copy
+    script = {"psio": "psio_client.py", "greensio": "greensio_client.py", "compat": "compat_client.py"}[client]
+    if client in ("greensio", "compat"):  # the library from this work tree, not an installed copy
         env["PYTHONPATH"] = opts.greensio_path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return [opts.python, os.path.join(HERE, "clients", script)] + common, env
 
@@ -374,6 +376,8 @@ def build_table(summary, clients, opts, notes):
             header.append("greensio / Node")
         if "psio" in clients:
             header.append("greensio / python-socketio")
+        if "compat" in clients:
+            header.append("compat / greensio")
         header.append("SPEC target (greensio)")
     rows = []
     for scenario, field, title, target in FIGURES:
@@ -408,6 +412,9 @@ def build_table(summary, clients, opts, notes):
                 if other in clients:
                     r = ratio(summary, scenario, field, "greensio", other)
                     row.append(f"{r:.2f}×" if r is not None else "n/a")
+            if "compat" in clients:
+                r = ratio(summary, scenario, field, "compat", "greensio")
+                row.append(f"{r:.2f}×" if r is not None else "n/a")
             row.append(target or "")
         rows.append(row)
     psio_polling = [summary.get(f"{sc}.value.psio", {}) for sc in POLLING if sc in opts.scenarios]
@@ -551,7 +558,7 @@ def parse_args():
     if bad:
         p.error("--only: unknown name(s) {}".format(", ".join(bad)))
     opts.scenarios = [s for s in SCENARIOS if s in names] or list(SCENARIOS)
-    opts.client_list = [c for c in CLIENTS if c in names] or list(CLIENTS)
+    opts.client_list = [c for c in CLIENTS if c in names] or list(DEFAULT_CLIENTS)
     return opts
 
 
@@ -627,6 +634,8 @@ def main():
             for other in ("node", "psio"):
                 r = ratio(summary, scenario, field, "greensio", other)
                 ratios[f"{scenario}.{field}.greensio/{other}"] = r
+            if "compat" in opts.client_list:
+                ratios[f"{scenario}.{field}.compat/greensio"] = ratio(summary, scenario, field, "compat", "greensio")
     config = {
         "profile": "quick" if opts.quick else "full",
         "reps": opts.reps,

@@ -1,0 +1,89 @@
+"""Every place where greensio.compat reaches past greensio's public API, and why.
+
+The rest of ``greensio.compat`` uses only ``Manager`` and ``Socket`` as SPEC §2
+documents them (``Manager.sid`` included); what python-socketio's API needs beyond
+that is here, so that a change of greensio's internals is adapted in this one file:
+
+1. ``route_events(socket, route)`` — python-socketio lets one handler (``'*'``, a
+   namespace ``'*'``, a class-based namespace) answer any event, and always answers
+   an event that asked for an ack, even without a handler (with no arguments).
+   greensio's catch-all listeners (``on_any``) cannot answer, and greensio sends no
+   ack without a handler. So every event goes to one routing function whose return
+   value is the ack: the socket's ``Namespace`` (``Socket._ns``) becomes a subclass
+   whose ``_run_event`` calls the route, and writes the ACK with
+   ``Namespace.send_packet``. A public hook would do: e.g. a catch-all whose return
+   value is the ack, acked even when it returns None.
+2. ``connect_once(socket, timeout)`` — a blocking namespace connect that raises at
+   the first failed attempt instead of waiting for the reconnection policy to give
+   up (python-socketio's ``connect()`` without ``retry``): the fail-fast wait of
+   ``Socket._connect``, which ``greensio.connect()`` uses but ``Socket.connect()``
+   does not offer (e.g. ``Socket.connect(wait=True, retry=False)`` would do).
+3. ``connection_state(socket)`` — ``emit()`` and ``call()`` must check that the
+   namespace is connected (``BadNamespaceError``) on every call; ``Socket.connected``
+   is three property calls deep, a tenth of a microsecond that shows in the compat
+   benchmark row, so the hot paths read the namespace session's ``connected``
+   attribute (``Socket._ns.session``) instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional, Protocol
+
+from .._core import sio
+from .._namespace import Namespace
+from .._socket import Socket
+
+__all__ = ["route_events", "connect_once", "connection_state", "ConnectionState"]
+
+log = logging.getLogger("greensio")
+EventRoute = Callable[[str, list[Any]], Any]
+
+
+class ConnectionState(Protocol):
+    """Whether a namespace is connected, as one attribute read."""
+
+    connected: bool
+
+
+class _RoutedNamespace(Namespace):
+    """A Namespace whose events all go to its socket's compat route (see route_events)."""
+
+    __slots__ = ()
+
+    def _run_event(self, event: Any, args: list[Any], ack_id: Optional[int]) -> None:
+        route: EventRoute = self.socket._compat_route  # type: ignore[attr-defined]
+        try:
+            result = route(event, args)
+        except Exception:
+            log.exception("handler for %r raised", event)
+            return
+        if ack_id is not None and self.session.connected:
+            if result is None:
+                data: list[Any] = []
+            elif isinstance(result, tuple):
+                data = list(result)
+            else:
+                data = [result]
+            self.send_packet(sio.ACK, data, ack_id)
+
+
+def route_events(socket: Socket, route: EventRoute) -> None:
+    """Hand every event of ``socket`` to ``route(event, args)``, in a handler greenlet.
+
+    When the server asked for an ack, it gets ``route``'s return value (None: no
+    arguments, a tuple: several), unless ``route`` raised (logged; no ack, as in
+    python-socketio).
+    """
+    socket._compat_route = route  # type: ignore[attr-defined]
+    socket._ns.__class__ = _RoutedNamespace
+
+
+def connect_once(socket: Socket, timeout: Optional[float]) -> None:
+    """Block until ``socket`` is connected; raise the first failed attempt's ConnectionError."""
+    socket._connect(wait=True, timeout=timeout, fail_fast=True)
+
+
+def connection_state(socket: Socket) -> ConnectionState:
+    """An object whose ``connected`` attribute is ``socket``'s connected state (for the hot paths)."""
+    return socket._ns.session
