@@ -62,7 +62,7 @@ class Namespace:
     """One namespace's session over a Manager's connection."""
 
     __slots__ = (
-        "socket", "host", "session", "options", "active", "ended", "retries", "inactive", "last_error",
+        "socket", "host", "session", "options", "active", "ended", "retries", "inactive", "last_error", "router",
         "_events", "_any", "_any_outgoing", "_waiters", "_fail_fast", "_connecting_since", "_told_buffering",
     )  # fmt: skip
 
@@ -79,6 +79,9 @@ class Namespace:
         self.inactive.set()
         self.last_error: Optional[ConnectionError] = None
         """The error of the last failed attempt."""
+        self.router: Optional[Callable[[Any, list[Any]], Any]] = None
+        """When set, every event goes to ``router(event, args)`` instead of the listeners, and its
+        return value is the ack, sent even when None (greensio.compat: python-socketio's semantics)."""
         self._events = events
         self._any, self._any_outgoing = catch_all_lists(events)
         self._waiters: list[AsyncResult] = []
@@ -298,6 +301,9 @@ class Namespace:
         self.host.dispatch.submit(self._run_event, data[0], args, packet.id)
 
     def _run_event(self, event: Any, args: list[Any], ack_id: Optional[int]) -> None:
+        if self.router is not None:
+            self._route(self.router, event, args, ack_id)
+            return
         if self._any:
             for handler in self._any:
                 call_logged(handler, event, *args)
@@ -312,6 +318,17 @@ class Namespace:
             if result is None:
                 result = value
         if ack_id is not None and handlers and self.session.connected:
+            self.send_packet(sio.ACK, _ack_data(result), ack_id)
+
+    def _route(
+        self, router: Callable[[Any, list[Any]], Any], event: Any, args: list[Any], ack_id: Optional[int]
+    ) -> None:
+        try:
+            result = router(event, args)
+        except Exception:
+            log.exception("handler for %r raised", event)
+            return
+        if ack_id is not None and self.session.connected:
             self.send_packet(sio.ACK, _ack_data(result), ack_id)
 
     def _fire(self, event: str, *args: Any) -> None:

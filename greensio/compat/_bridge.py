@@ -9,10 +9,8 @@ that is here, so that a change of greensio's internals is adapted in this one fi
    an event that asked for an ack, even without a handler (with no arguments).
    greensio's catch-all listeners (``on_any``) cannot answer, and greensio sends no
    ack without a handler. So every event goes to one routing function whose return
-   value is the ack: the socket's ``Namespace`` (``Socket._ns``) becomes a subclass
-   whose ``_run_event`` calls the route, and writes the ACK with
-   ``Namespace.send_packet``. A public hook would do: e.g. a catch-all whose return
-   value is the ack, acked even when it returns None.
+   value is the ack: the socket's ``Namespace`` (``Socket._ns``) gets that function
+   as its ``router``.
 2. ``connect_once(socket, timeout)`` — a blocking namespace connect that raises at
    the first failed attempt instead of waiting for the reconnection policy to give
    up (python-socketio's ``connect()`` without ``retry``): the fail-fast wait of
@@ -30,8 +28,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Optional, Protocol
 
-from .._core import sio
-from .._namespace import Namespace
 from .._socket import Socket
 
 __all__ = ["route_events", "connect_once", "connection_state", "ConnectionState"]
@@ -46,28 +42,6 @@ class ConnectionState(Protocol):
     connected: bool
 
 
-class _RoutedNamespace(Namespace):
-    """A Namespace whose events all go to its socket's compat route (see route_events)."""
-
-    __slots__ = ()
-
-    def _run_event(self, event: Any, args: list[Any], ack_id: Optional[int]) -> None:
-        route: EventRoute = self.socket._compat_route  # type: ignore[attr-defined]
-        try:
-            result = route(event, args)
-        except Exception:
-            log.exception("handler for %r raised", event)
-            return
-        if ack_id is not None and self.session.connected:
-            if result is None:
-                data: list[Any] = []
-            elif isinstance(result, tuple):
-                data = list(result)
-            else:
-                data = [result]
-            self.send_packet(sio.ACK, data, ack_id)
-
-
 def route_events(socket: Socket, route: EventRoute) -> None:
     """Hand every event of ``socket`` to ``route(event, args)``, in a handler greenlet.
 
@@ -75,8 +49,7 @@ def route_events(socket: Socket, route: EventRoute) -> None:
     arguments, a tuple: several), unless ``route`` raised (logged; no ack, as in
     python-socketio).
     """
-    socket._compat_route = route  # type: ignore[attr-defined]
-    socket._ns.__class__ = _RoutedNamespace
+    socket._ns.router = route
 
 
 def connect_once(socket: Socket, timeout: Optional[float]) -> None:
