@@ -347,7 +347,9 @@ def _packet(obj: dict[str, Any]) -> Packet:
         if ptype != EVENT and ptype != ACK:
             raise ProtocolError(f"invalid ack id: packet type {ptype} takes none")
         if type(pid) is not int or not 0 <= pid < _MAX_ID:
-            raise ProtocolError(f"invalid ack id {_short(pid)}")
+            if ptype != ACK:
+                raise ProtocolError(f"invalid ack id {_short(pid)}")
+            pid = None  # an ACK nobody waits for: ignored, as the reference client does
     data = obj.get("data")  # nil and undefined mean "none" (python-socketio sends nil)
     if ptype == EVENT:
         if data is None:
@@ -358,8 +360,6 @@ def _packet(obj: dict[str, Any]) -> Packet:
             if data is None:
                 raise ProtocolError("invalid payload: packet type 3 requires one")
             raise ProtocolError("invalid payload: ACK needs an array")
-        if pid is None:
-            raise ProtocolError("ACK packet without id")
     elif ptype == CONNECT:
         if data is not None and type(data) is not dict:
             raise ProtocolError("invalid payload: CONNECT needs an object")

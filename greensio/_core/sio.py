@@ -52,7 +52,7 @@ MAX_DEPTH = 100
 
 _TYPE_CODES: dict[str, int] = {str(t): t for t in range(7)}
 _TYPE_STRS: dict[int, str] = {t: str(t) for t in range(7)}
-_MAX_ID_DIGITS = 16
+_MAX_ID_DIGITS = 64  # more than any id a peer means: an ACK id beyond 2**53 is read, then ignored
 _ID_TYPES = frozenset({EVENT, ACK, BINARY_EVENT, BINARY_ACK})
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
@@ -309,8 +309,13 @@ def check_event_data(data: Any) -> None:
         raise ProtocolError("invalid payload: event name must be a string or number")
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # JSON.parse, so the reference parser, refuses NaN and ±Infinity
+
+
 # Shared like json.loads' own decoder: it keeps no state between calls.
-_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, json.JSONDecoder()).scan_once
+_STRICT = json.JSONDecoder(parse_constant=_no_constants)
+_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, _STRICT).scan_once
 
 
 class Decoder:
@@ -321,7 +326,7 @@ class Decoder:
     def __init__(self, loads: Callable[[str], Any] = json.loads, max_attachments: int = 10) -> None:
         """*loads* parses JSON text; at most *max_attachments* per binary packet."""
         self.max_attachments = max_attachments
-        self._loads = loads
+        self._loads = _STRICT.decode if loads is json.loads else loads
         # json.loads' own scanner, called directly: same result, much less overhead.
         self._scan: Callable[[str, int], tuple[Any, int]] | None = _SCAN if loads is json.loads else None
         self._pending: Packet | None = None
@@ -418,8 +423,6 @@ class Decoder:
                 data = None
             else:
                 raise ProtocolError(f"invalid payload: packet type {ptype} requires one")
-            if pid is None and (ptype == ACK or ptype == BINARY_ACK):
-                raise ProtocolError("ACK packet without id")
         except ProtocolError:
             raise
         except Exception as exc:  # defensive: never leak anything but ProtocolError

@@ -444,13 +444,14 @@ INVALID_TEXT: list[tuple[str, str]] = [
     ('2 ["a"]', "ack id"),
     ('2-1["a"]', "ack id"),
     ('2١["a"]', "ack id"),
-    ("2" + "1" * 17 + '["a"]', "ack id"),
+    ("2" + "1" * 65 + '["a"]', "ack id"),
     ("2" + "1" * 5000, "ack id"),
     ("212", "ack id"),
-    ("3[]", "without id"),
-    ('3/admin,["a"]', "without id"),
+    ('2["x",NaN]', "JSON"),  # socket.io-parser: JSON.parse refuses NaN and ±Infinity
+    ('2["x",Infinity]', "JSON"),
+    ('2/admin,["x",-Infinity]', "JSON"),
+    ("3/admin,7[NaN]", "JSON"),
     ('6-["a"]', "attachments"),
-    ("60-[]", "without id"),
     ('0/admin,12{"sid":"x"}', "JSON"),
     ("1/admin,5", "DISCONNECT"),
     ('412"x"', "JSON"),
@@ -501,6 +502,25 @@ INVALID_TEXT: list[tuple[str, str]] = [
     # ours: binary packet with 0 attachments but a placeholder (nothing to fill it with)
     (f'50-["a",{PH0}]', "placeholder"),
 ]
+
+
+@pytest.mark.parametrize("loads", [json.loads, orjson.loads], ids=["json", "orjson"])
+@pytest.mark.parametrize(
+    ("text", "nsp"),
+    [("3[]", "/"), ('3/admin,["a"]', "/admin"), ("3" + "9" * 17 + "[1]", "/"), ("3" + "9" * 64 + "[]", "/")],
+)
+def test_an_ack_without_a_usable_id_decodes_with_no_id(loads: Any, text: str, nsp: str) -> None:
+    # the reference client looks the id up, finds nothing and ignores the ACK: so does the session
+    packet = Decoder(loads).feed_text(text)
+    assert packet is not None and (packet.type, packet.nsp) == (ACK, nsp)
+    assert packet.id is None or packet.id >= 10**16
+
+
+def test_a_binary_ack_without_id_decodes_with_no_id() -> None:
+    dec = Decoder()
+    assert dec.feed_text('61-[{"_placeholder":true,"num":0}]') is None
+    packet = dec.feed_binary(b"x")
+    assert packet is not None and (packet.type, packet.id, packet.data) == (ACK, None, [b"x"])
 
 
 @pytest.mark.parametrize("loads", [json.loads, orjson.loads], ids=["json", "orjson"])
