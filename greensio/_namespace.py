@@ -20,6 +20,7 @@ from ._core.session import AckSlot, Frames, Session
 from ._dispatch import call_logged
 from ._emitter import Emitter, catch_all_lists, take
 from ._exceptions import ConnectionError, DisconnectedError, PayloadTooLargeError, ProtocolError
+from ._io.transport import uncompressed
 from ._options import SocketOptions, resolve
 from ._retries import RetryQueue
 from ._stats import notify
@@ -145,6 +146,7 @@ class Namespace:
         timeout: Optional[float],
         volatile: bool,
         error_first: bool,
+        compress: bool = True,
     ) -> Optional[AckSlot]:
         """Encode and send (or buffer) an event; the ack slot if a callback was given."""
         check_event(event)
@@ -170,6 +172,8 @@ class Namespace:
         for handler in self._any_outgoing:
             call_logged(handler, event, *args)
         frames = _frames(first, attachments)
+        if not compress:
+            frames = [uncompressed(frame) for frame in frames]
         if session.connected and host.sendable():
             if volatile and not host.writable_now():
                 if slot is not None:

@@ -172,15 +172,19 @@ class Socket(Emitter):
         callback: Optional[Callable[..., Any]] = None,
         timeout: Optional[float] = None,
         volatile: bool = False,
+        compress: bool = True,
     ) -> None:
-        """Send an event; never blocks on the network (buffered while disconnected)."""
+        """Send an event; never blocks on the network (buffered while disconnected).
+
+        ``compress=False``: never permessage-deflate this packet (as JS ``socket.compress(false)``).
+        """
         ns = self._ns
         if ns.retries is not None and not volatile:
             check_event(event)
             self._host.check_usable()
             ns.retries.add(event, args, callback, timeout)
         else:
-            ns.emit(event, args, callback, timeout, volatile, error_first=False)
+            ns.emit(event, args, callback, timeout, volatile, False, compress)
 
     def send(self, *args: Any, callback: Optional[Callable[..., Any]] = None) -> None:
         """``emit("message", *args)``."""

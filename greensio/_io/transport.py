@@ -18,10 +18,30 @@ __all__ = [
     "Packet",
     "ConnectParams",
     "TransportFactory",
+    "UncompressedText",
+    "UncompressedBinary",
+    "uncompressed",
 ]
 
 Packet = Union[str, bytes]
 """An Engine.IO packet: text whose first character is the type, or a binary message."""
+
+
+class UncompressedText(str):
+    """A text packet the WebSocket must not compress (``emit(..., compress=False)``)."""
+
+    __slots__ = ()
+
+
+class UncompressedBinary(bytes):
+    """A binary packet the WebSocket must not compress."""
+
+    __slots__ = ()
+
+
+def uncompressed(packet: Packet) -> Packet:
+    """``packet`` marked to be sent without permessage-deflate."""
+    return UncompressedText(packet) if isinstance(packet, str) else UncompressedBinary(packet)
 
 
 class TransportClosed(Exception):

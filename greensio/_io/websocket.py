@@ -33,13 +33,14 @@ from .._core.wsframe import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, FrameError, F
 from .._core.wshandshake import ClientHandshake, build_request, new_key
 from .._exceptions import ProtocolError
 from .net import open_connection
-from .transport import ConnectParams, Packet, TransportClosed
+from .transport import ConnectParams, Packet, TransportClosed, UncompressedBinary, UncompressedText
 
 __all__ = ["WebSocketTransport", "RECV_SIZE"]
 
 RECV_SIZE = 256 * 1024
 _CLOSE_NORMAL = b"\x03\xe8"  # status 1000
 _TLS_SOCKETS = (ssl.SSLSocket, gssl.SSLSocket)
+_UNCOMPRESSED = (UncompressedText, UncompressedBinary)
 
 # hub -> (buffer, view): watched reads of one thread land in one buffer (one read at a time
 # per hub; a thread's hub is its own, and recv_into releases the GIL)
@@ -268,7 +269,7 @@ class WebSocketTransport:
                 opcode, data = OP_TEXT, packet.encode("utf-8")
             else:
                 opcode, data = OP_BINARY, bytes(packet)
-            if deflate is not None and len(data) >= deflate.threshold:
+            if deflate is not None and len(data) >= deflate.threshold and not isinstance(packet, _UNCOMPRESSED):
                 frames.append(encode_frame(opcode, deflate.compress(data), keys.next(), rsv1=True))
             else:
                 frames.append(encode_frame(opcode, data, keys.next()))

@@ -2,10 +2,12 @@
 //
 //   node node_server.js --port P [--recovery] [--ping-interval MS]
 //                       [--ping-timeout MS] [--parser msgpack] [--tally-file PATH]
-//                       [--deflate]
+//                       [--deflate] [--tls-dir DIR [--client-cert]]
 //
 // --deflate compresses everything it can: permessage-deflate on WebSocket and
 // gzip/deflate on polling, both with a threshold of 0 bytes.
+// --tls-dir serves HTTPS with DIR/cert.pem and DIR/key.pem; with --client-cert it
+// also requires a client certificate signed by DIR/ca.pem (mutual TLS).
 //
 // Prints "READY <port>" once listening. The behaviours are described in
 // tests/servers/README.md and mirrored by py_server.py.
@@ -13,6 +15,8 @@
 
 const fs = require("node:fs");
 const http = require("node:http");
+const https = require("node:https");
+const path = require("node:path");
 const { parseArgs } = require("node:util");
 const { Server } = require("socket.io");
 
@@ -25,6 +29,8 @@ const { values: args } = parseArgs({
     parser: { type: "string" },
     "tally-file": { type: "string" },
     deflate: { type: "boolean", default: false },
+    "tls-dir": { type: "string" },
+    "client-cert": { type: "boolean", default: false },
   },
 });
 const port = Number(args.port);
@@ -86,10 +92,24 @@ function tallyReport(key) {
 }
 
 // Like a web app's router: paths other than the Engine.IO path get a 404 (socket.io forwards them here).
-const httpServer = http.createServer((req, res) => {
+function notFound(req, res) {
   res.writeHead(404, { "Content-Type": "text/plain" });
   res.end("Not Found");
-});
+}
+const tlsDir = args["tls-dir"];
+const httpServer =
+  tlsDir === undefined
+    ? http.createServer(notFound)
+    : https.createServer(
+        {
+          cert: fs.readFileSync(path.join(tlsDir, "cert.pem")),
+          key: fs.readFileSync(path.join(tlsDir, "key.pem")),
+          ca: args["client-cert"] ? fs.readFileSync(path.join(tlsDir, "ca.pem")) : undefined,
+          requestCert: args["client-cert"],
+          rejectUnauthorized: args["client-cert"],
+        },
+        notFound,
+      );
 const io = new Server(httpServer, options);
 
 // Registers an event handler that gets (args, ack); ack is null when the client

@@ -60,8 +60,12 @@ def _node_command(
     recovery: bool = False,
     parser: Optional[str] = None,
     deflate: bool = False,
+    tls_dir: Optional[Path] = None,
+    client_cert: bool = False,
 ) -> list[str]:
     command = [shutil.which("node") or "node", str(SERVERS_DIR / "node_server.js"), "--port", str(port)]
+    if tls_dir is not None:
+        command += ["--tls-dir", str(tls_dir)] + (["--client-cert"] if client_cert else [])
     if ping_interval is not None:
         command += ["--ping-interval", str(round(ping_interval * 1000))]
     if ping_timeout is not None:
@@ -147,8 +151,10 @@ class ServerProcess:
     """A test server on 127.0.0.1, started on construction.
 
     ``options`` map to the server's command line flags (times in seconds):
-    node takes ping_interval, ping_timeout, recovery, parser and deflate
-    (compression on both transports, threshold 0); python takes
+    node takes ping_interval, ping_timeout, recovery, parser, deflate
+    (compression on both transports, threshold 0) and tls_dir (HTTPS with the
+    cert.pem/key.pem found there) with client_cert (require a client certificate
+    signed by its ca.pem); python takes
     ping_interval (whole seconds) and ping_timeout; bad takes none; node2
     (socket.io 2.x) takes ping_interval, ping_timeout, root_middleware and deflate; py4
     (python-socketio 4) takes ping_interval (whole seconds), ping_timeout and
@@ -158,7 +164,7 @@ class ServerProcess:
     def __init__(self, kind: str, log_path: Path, **options: object) -> None:
         self.kind = kind
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if options.get('tls_dir') else 'http'}://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._command = COMMANDS[kind](self.port, **options)
         self._process: Optional[subprocess.Popen[bytes]] = None
