@@ -98,6 +98,9 @@ class SocketHost(Protocol):
     def writable_now(self) -> bool:
         """Nothing waits to be written (a volatile emit is dropped otherwise)."""
 
+    def settle_writes(self) -> None:
+        """Before a namespace DISCONNECT: let what was emitted reach the server first (bounded)."""
+
     def payload_limit(self) -> Optional[tuple[int, bool]]:
         """The server's maxPayload and whether binary goes base64-encoded, while connected."""
 

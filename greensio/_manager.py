@@ -57,6 +57,9 @@ log = logging.getLogger("greensio")
 FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to go out
 UNSENT_LIMIT = 4 * 2**20  # bytes that may wait behind a server that does not read (or max_message_size)
 WARN_EVERY = 60.0  # seconds between warnings of one streak of failing connects
+SETTLE_TIMEOUT = 0.5  # at most this long before a namespace DISCONNECT (settle_writes)
+SETTLE_RECENT = 0.2  # writes older than this have reached the server's handlers long ago
+SETTLE_READ = 0.01  # time for the server to read what its TCP acknowledged
 
 
 class ManagerState(enum.Enum):
@@ -238,6 +241,27 @@ class Manager:
 
     def writable_now(self) -> bool:
         return self.outbox.writable_now()
+
+    def settle_writes(self) -> None:
+        """Before a namespace DISCONNECT: let what was emitted reach the server first (bounded).
+
+        socket.io servers run an event's handler on the next tick and drop it when the
+        socket left meanwhile: events read together with the DISCONNECT are lost (the JS
+        client loses them too). So queued packets are written, the server's TCP is given
+        time to acknowledge them, and a moment more to read them, when anything was
+        written lately. Polling needs none of it: each POST is answered before the next.
+        """
+        conn = self._conn
+        if conn is None or not conn.open or gevent.getcurrent() is self.runner.hub:
+            return
+        with gevent.Timeout(SETTLE_TIMEOUT, False):
+            self.outbox.flush(SETTLE_TIMEOUT)
+            unsent = getattr(conn.transport, "unsent", None)
+            if unsent is None or self.clock.now() - self.outbox.last_write > SETTLE_RECENT:
+                return
+            while conn.open and unsent() > 0:
+                self.clock.sleep(0.001)
+            self.clock.sleep(SETTLE_READ)
 
     def payload_limit(self) -> Optional[tuple[int, bool]]:
         conn = self._conn

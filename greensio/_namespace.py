@@ -132,6 +132,7 @@ class Namespace:
     def leave(self) -> None:
         """The user's disconnect(): DISCONNECT if connected, then inactive for good."""
         if self.session.connected:
+            self.host.settle_writes()
             self.send_packet(sio.DISCONNECT, None)
             self.on_close("io client disconnect")
         self._deactivate(DisconnectedError("the socket was disconnected"))

@@ -16,8 +16,11 @@ again, so a server streaming control frames or empty fragments starves nothing.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import ssl
+import sys
+import termios
 import time
 import weakref
 from typing import Any, Callable, Optional, Sequence
@@ -41,6 +44,7 @@ RECV_SIZE = 256 * 1024
 _CLOSE_NORMAL = b"\x03\xe8"  # status 1000
 _TLS_SOCKETS = (ssl.SSLSocket, gssl.SSLSocket)
 _UNCOMPRESSED = (UncompressedText, UncompressedBinary)
+_TIOCOUTQ: Optional[int] = getattr(termios, "TIOCOUTQ", None)  # Linux and the BSDs
 
 # hub -> (buffer, view): watched reads of one thread land in one buffer (one read at a time
 # per hub; a thread's hub is its own, and recv_into releases the GIL)
@@ -307,6 +311,16 @@ class WebSocketTransport:
                 self._sock.sendall(data)
             except OSError as exc:
                 raise TransportClosed("transport error", str(exc)) from exc
+
+    def unsent(self) -> int:
+        """Bytes written but not yet acknowledged by the server's TCP (0 where the OS cannot tell)."""
+        if _TIOCOUTQ is None or self._closed:
+            return 0
+        try:
+            raw = fcntl.ioctl(self._sock.fileno(), _TIOCOUTQ, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return len(self._tail) + int.from_bytes(raw, sys.byteorder)
 
     # -- closing --------------------------------------------------------------------
 
