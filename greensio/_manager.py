@@ -252,8 +252,8 @@ class Manager:
         written lately. Polling needs none of it: each POST is answered before the next.
         """
         conn = self._conn
-        if conn is None or not conn.open or gevent.getcurrent() is self.runner.hub:
-            return
+        if conn is None or not conn.open or self.outbox.blocked or gevent.getcurrent() is self.runner.hub:
+            return  # (a blocked writer: the server is not reading; the close's flush deals with it)
         with gevent.Timeout(SETTLE_TIMEOUT, False):
             self.outbox.flush(SETTLE_TIMEOUT)
             unsent = getattr(conn.transport, "unsent", None)

@@ -104,6 +104,11 @@ class Outbox:
             self._backlog = 0
             self._on_failed("transport error")
 
+    @property
+    def blocked(self) -> bool:
+        """A writer greenlet waits for the transport to take a write (backpressure)."""
+        return self._writer is not None
+
     def writable_now(self) -> bool:
         """Nothing waits to be written (what a volatile emit needs, as in JS)."""
         return not self._queue and self._writer is None
