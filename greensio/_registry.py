@@ -60,7 +60,8 @@ def track(owner: object, abandon: Callable[[], None], flush_at_exit: Callable[[]
     """
     key = id(owner)
     _hooks[key] = (weakref.WeakMethod(abandon), weakref.WeakMethod(flush_at_exit))
-    weakref.finalize(owner, _hooks.pop, key, None)
+    forget = weakref.finalize(owner, _hooks.pop, key, None)
+    forget.atexit = False  # at exit the hooks must still be there for _flush_at_exit
 
 
 def remember_upgrade(key: ServerKey) -> None:
