@@ -171,9 +171,9 @@ class Connection:
         for i in range(start, stop):
             packet = packets[i]
             if isinstance(packet, str):
-                if packet[:1] == "4":
+                if packet.startswith("4"):
                     size += len(packet) - 1
-                    pkt = decoder.feed_text(packet[1:])
+                    pkt = decoder.feed_text(packet, 1)
                 else:
                     if debug:
                         packetlog.log_received(packet, len(packet))

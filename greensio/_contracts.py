@@ -76,6 +76,10 @@ class SocketHost(Protocol):
     """A Manager as its namespace sockets use it."""
 
     options: ManagerOptions
+    home_hub: Any
+    """The hub of the thread that may use the sockets (None in a forked child)."""
+    limits: Optional[tuple[int, bool]]
+    """The server's maxPayload and whether binary goes base64-encoded, while connected."""
     encoder: Encoder
     observer: Any
     clock: Clock
@@ -100,9 +104,6 @@ class SocketHost(Protocol):
 
     def settle_writes(self) -> None:
         """Before a namespace DISCONNECT: let what was emitted reach the server first (bounded)."""
-
-    def payload_limit(self) -> Optional[tuple[int, bool]]:
-        """The server's maxPayload and whether binary goes base64-encoded, while connected."""
 
     def arm(self, deadline: float) -> None:
         """Make the deadline timer fire no later than ``deadline``."""

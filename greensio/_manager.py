@@ -28,7 +28,7 @@ from gevent._hub_local import get_hub_if_exists
 from . import _registry
 from ._clock import GEVENT_CLOCK, Clock
 from ._codecs import codecs_for
-from ._connection import Connection
+from ._connection import Connection, State
 from ._core.backoff import Backoff
 from ._core.url import Target, parse_url
 from ._dial import Dialed, Dialer
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["Manager", "ManagerState", "manager_for"]
 
 log = logging.getLogger("greensio")
+_OPEN = State.OPEN
 FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to go out
 UNSENT_LIMIT = 4 * 2**20  # bytes that may wait behind a server that does not read (or max_message_size)
 WARN_EVERY = 60.0  # seconds between warnings of one streak of failing connects
@@ -86,8 +87,8 @@ class Manager:
 
     __slots__ = (
         "__weakref__", "options", "observer", "encoder", "clock", "dispatch", "write", "runner", "outbox",
-        "counters", "sockets", "_target", "_url_text", "_events", "_decoder_class", "_dialer", "_reconnector",
-        "_conn", "_state", "_failing_since", "_warned_at",
+        "counters", "sockets", "home_hub", "limits", "_target", "_url_text", "_events", "_decoder_class", "_dialer",
+        "_reconnector", "_conn", "_state", "_failing_since", "_warned_at",
     )  # fmt: skip
 
     def __init__(
@@ -107,6 +108,8 @@ class Manager:
         self.clock: Clock = _clock or GEVENT_CLOCK
         self._events = Emitter()
         self.runner = Runner(self.clock, self._on_deadline)
+        self.home_hub: Any = self.runner.hub  # None in a forked child: the sockets' cheap usability check
+        self.limits: Optional[tuple[int, bool]] = None  # payload_limit() of the open connection
         self.counters = Counters()
         self.dispatch = Dispatcher(self.runner.spawn, opts.handler_concurrency)
         self.encoder, self._decoder_class = codecs_for(opts.parser, opts.json)
@@ -234,9 +237,12 @@ class Manager:
     def sendable(self) -> bool:
         """The connection is open and its heartbeat alive: a packet written now goes out."""
         conn = self._conn
-        if conn is None or not conn.open:
+        if conn is None or conn.state is not _OPEN:
             return False
-        conn.check_heartbeat(self.clock.now())
+        now = self.clock.now()
+        if now < conn.engine.deadline:
+            return True
+        conn.check_heartbeat(now)  # the timer has not fired yet (a throttled hub): close it now
         return conn.open
 
     def writable_now(self) -> bool:
@@ -298,6 +304,7 @@ class Manager:
         self._set_state(ManagerState.OPEN)
         self._failing_since = None
         self.outbox.attach(conn.transport)
+        self.limits = self.payload_limit()
         self.runner.arm(conn.engine.deadline)
         self.counters.connects += 1
         log.info("connected to %s over %s (sid %s)", self._url_text, conn.transport.name, conn.sid)
@@ -357,6 +364,7 @@ class Manager:
         if connection is not self._conn:
             return
         self._conn = None
+        self.limits = None
         self.outbox.detach()
         self._rearm()
         if self._state is not ManagerState.OPEN:  # closing on purpose, or forked
@@ -372,6 +380,7 @@ class Manager:
             self._set_state(ManagerState.IDLE)
 
     def connection_upgraded(self, connection: Connection) -> None:
+        self.limits = self.payload_limit()
         log.info("upgraded to websocket: %s", self._url_text)
         if self.options.remember_upgrade:
             _registry.remember_upgrade(self._dialer.key)
@@ -443,6 +452,7 @@ class Manager:
             if conn is not None:
                 conn.stop()
             self._conn = None
+            self.limits = None
             self._rearm()
             self._set_state(ManagerState.IDLE)
         # Handlers still run on the old dispatcher; one may reopen a socket (JS allows connect()
@@ -460,6 +470,7 @@ class Manager:
         of the socket is closed without a shutdown, so the parent's connection lives on.
         """
         self._state = ManagerState.FORKED
+        self.home_hub = None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.transport.abandon()

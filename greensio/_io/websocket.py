@@ -32,7 +32,17 @@ from gevent.lock import Semaphore
 
 from .._core import deflate as permessage_deflate
 from .._core.url import host_header
-from .._core.wsframe import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, FrameError, FrameReader, encode_frame, mask_keys
+from .._core.wsframe import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PONG,
+    OP_TEXT,
+    FrameError,
+    FrameReader,
+    encode_frame,
+    encode_frames,
+    mask_keys,
+)
 from .._core.wshandshake import ClientHandshake, build_request, new_key
 from .._exceptions import ProtocolError
 from .net import open_connection
@@ -264,8 +274,12 @@ class WebSocketTransport:
     def _frame(self, packets: Sequence[Packet]) -> bytes:
         keys = mask_keys
         deflate = self._deflate
-        frames = []
         ping = self._reader.take_ping()
+        if deflate is None and ping is None:
+            data = encode_frames(packets, keys.take(len(packets)))
+            self.bytes_out += len(data)
+            return data
+        frames = []
         if ping is not None:  # the PONG the hub could not send when the PING came
             frames.append(encode_frame(OP_PONG, ping, keys.next()))
         for packet in packets:

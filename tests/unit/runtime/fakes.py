@@ -782,3 +782,27 @@ class Rig:
                 assert not manager.runner.greenlets, f"greenlets left running: {manager.runner.greenlets}"
         if not any(manager.forked for manager in self.managers):  # a forked Manager never ends its connection
             assert self.clock.watchers == 0, "a connection still watches the hub"
+
+
+def in_os_thread(fn: Callable[[], Any], timeout: float = 5.0) -> Optional[BaseException]:
+    """Run ``fn`` in a real OS thread (even when threading is monkey-patched); what it raised, if anything.
+
+    The calling greenlet waits cooperatively, so the hub keeps running meanwhile.
+    """
+    from gevent.threadpool import ThreadPool
+
+    pool = ThreadPool(1)
+    try:
+        result = pool.spawn(_capture, fn)
+        raised: Optional[BaseException] = result.get(timeout=timeout)
+        return raised
+    finally:
+        pool.kill()
+
+
+def _capture(fn: Callable[[], Any]) -> Optional[BaseException]:
+    try:
+        fn()
+    except BaseException as exc:
+        return exc
+    return None
