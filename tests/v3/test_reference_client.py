@@ -30,7 +30,7 @@ NOT_WIRED = (
     "greensio does not speak Engine.IO v3 yet: the runtime wiring (/work/plan/v3-wiring.md, after issue #15) "
     "comes next; remove this skip then"
 )
-GREENSIO_WIRED = False
+GREENSIO_WIRED = True
 
 Expectation = Callable[[dict[str, Any], str, str], None]  # (result, server kind, implementation)
 SEQUENCE_0_19 = list(range(20))
