@@ -51,6 +51,7 @@ from ._options import ManagerOptions, resolve
 __all__ = ["Dialer", "Dialed", "RootRefused", "choose_proxy"]
 
 log = logging.getLogger("greensio")
+UNDECIDED_WAIT = 0.25  # seconds to wait for socket.io 2.x's "40" after an OPEN that does not tell
 
 
 def choose_proxy(target: Target, options: ManagerOptions, environ: Mapping[str, str]) -> Optional[Proxy]:
@@ -222,6 +223,11 @@ class Dialer:
                 except (TransportClosed, ProtocolError):
                     raise exc from None  # the other protocol did no better: the first answer stands
             spoken = detect_open(asked, packets)
+            if spoken is None and may_switch and len(packets) == 1:
+                # an OPEN without maxPayload: socket.io 2.x sends its "40" right behind it, maybe in a
+                # frame of its own (else: an older v4 server, which sends nothing before our CONNECT)
+                packets += self._read_soon(transport)
+                spoken = detect_open(asked, packets)
             if spoken is not None and spoken is not asked:  # socket.io 2.x: an OPEN in v3, and its "40"
                 if self.forced:
                     raise self._mismatch(asked, "websocket")
@@ -230,6 +236,13 @@ class Dialer:
         except BaseException:
             transport.close()
             raise
+
+    @staticmethod
+    def _read_soon(transport: Transport) -> list[Packet]:
+        """What the transport reads within UNDECIDED_WAIT (nothing if it reads nothing)."""
+        with gevent.Timeout(UNDECIDED_WAIT, False):
+            return transport.read()
+        return []
 
     def _opened(self, transport: Transport, packets: list[Packet], protocol: Protocol, remember: bool) -> Dialed:
         """Read the OPEN in ``protocol``; it is now the server's (remembered when the answer proved it)."""

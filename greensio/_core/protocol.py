@@ -230,7 +230,8 @@ def detect_open(requested: Protocol, packets: Sequence[Packet]) -> Optional[Prot
     An OPEN answering V3 means V3 (a v4-only server refuses EIO=3; socket.io 3+
     with ``allowEIO3`` speaks v3 to it, ``maxPayload`` included). Answering V4:
     a ``maxPayload`` means V4 (no v3-only server sends it); none, and a CONNECT
-    without payload after the OPEN, means V3 (Node 2.x joins "/" unasked).
+    without payload (or a refusal as a plain string) after the OPEN, means V3
+    (Node 2.x joins "/" unasked, or refuses it when its middleware says so).
     None: not known yet, or not an OPEN.
     """
     if not packets or not isinstance(packets[0], str) or packets[0][:1] != eio.OPEN:
@@ -243,9 +244,22 @@ def detect_open(requested: Protocol, packets: Sequence[Packet]) -> Optional[Prot
         return V3
     if isinstance(handshake, dict) and "maxPayload" in handshake:
         return V4
-    if any(isinstance(p, str) and p[:1] == eio.MESSAGE and is_v3_connect_reply(p[1:]) for p in packets[1:]):
-        return V3
+    for p in packets[1:]:
+        if isinstance(p, str) and p[:1] == eio.MESSAGE and (is_v3_connect_reply(p[1:]) or _is_v3_refusal(p[1:])):
+            return V3
     return None
+
+
+def _is_v3_refusal(text: str) -> bool:
+    """True for an ERROR whose data is a string or nothing (``4"reason"``, ``4/nsp,"reason"``): a v5
+    server's CONNECT_ERROR always carries an object."""
+    if text[:1] != "4":
+        return False
+    rest = text[1:]
+    if rest[:1] == "/":
+        comma = rest.find(",")
+        rest = "" if comma < 0 else rest[comma + 1 :]
+    return not rest or rest[:1] == '"'
 
 
 def is_v3_connect_reply(text: str) -> bool:
