@@ -527,6 +527,8 @@ class FakeServer:
         """v3: the server's ``40`` (or refusal) for "/" arrives with the OPEN; False: in a read of its own."""
         self.refuse_root: Optional[str] = None
         """v3: "/" is refused with this reason."""
+        self.withhold_root = 0
+        """v3: the next N sessions get no ``40`` for "/" from the server (it answers a client's ``40`` only)."""
         self.answer_pings = True
         """v3: answer the client's PING with a PONG."""
         self.ping_interval = 25000
@@ -615,7 +617,10 @@ class FakeServer:
         if params.cookies is not None:  # as Set-Cookie lines in the handshake response
             for name, value in self.cookies.items():
                 params.cookies.store(f"{name}={value}", params.host, "/socket.io/", False, time.time())
-        return transport, [self._open_packet(session.sid, self.upgrades), *self._root(transport), *self.first_packets]
+        root, later = self._root()
+        if later:
+            transport.deliver(later)
+        return transport, [self._open_packet(session.sid, self.upgrades), *root, *self.first_packets]
 
     def open_websocket(self, params: ConnectParams) -> FakeWebSocket:
         self._opening("websocket", params)
@@ -638,7 +643,10 @@ class FakeServer:
         session = self._new_session()
         ws = session.transport = kind(session)
         ws.protocol = asked
-        ws.deliver([self._open_packet(session.sid, []), *self._root(ws), *self.first_packets])
+        root, later = self._root()
+        ws.deliver([self._open_packet(session.sid, []), *root, *self.first_packets])
+        if later:
+            ws.deliver(later)
         return ws
 
     def _asked(self, params: ConnectParams) -> Protocol:
@@ -646,15 +654,15 @@ class FakeServer:
         assert eio == [params.protocol.eio], f"EIO={eio} in the URL, the params ask {params.protocol}"
         return params.protocol
 
-    def _root(self, transport: FakeTransport) -> list[Packet]:
-        """v3: the server joins (or refuses) "/" by itself: with the OPEN, or in a read of its own."""
+    def _root(self) -> tuple[list[Packet], list[Packet]]:
+        """v3: the server joins (or refuses) "/" by itself: (with the OPEN, in a read of its own after it)."""
         if self.protocol != 3:
-            return []
-        root = ["44" + json.dumps(self.refuse_root)] if self.refuse_root is not None else ["40"]
-        if self.root_in_open:
-            return root
-        transport.deliver(root)  # the OPEN is delivered first (WebSocket), or returned (polling)
-        return []
+            return [], []
+        if self.withhold_root:
+            self.withhold_root -= 1
+            return [], []
+        root: list[Packet] = ["44" + json.dumps(self.refuse_root)] if self.refuse_root is not None else ["40"]
+        return (root, []) if self.root_in_open else ([], root)
 
     def _opening(self, name: str, params: ConnectParams) -> None:
         jar = params.cookies
