@@ -51,7 +51,7 @@ from ._options import ManagerOptions, resolve
 __all__ = ["Dialer", "Dialed", "RootRefused", "choose_proxy"]
 
 log = logging.getLogger("greensio")
-UNDECIDED_WAIT = 0.25  # seconds to wait for socket.io 2.x's "40" after an OPEN that does not tell
+UNDECIDED_WAIT = 0.2  # seconds to wait for socket.io 2.x's "40" after an OPEN that does not tell
 
 
 def choose_proxy(target: Target, options: ManagerOptions, environ: Mapping[str, str]) -> Optional[Proxy]:
@@ -225,9 +225,10 @@ class Dialer:
             spoken = detect_open(asked, packets)
             if spoken is None and may_switch and len(packets) == 1:
                 # an OPEN without maxPayload: socket.io 2.x sends its "40" right behind it, maybe in a
-                # frame of its own (else: an older v4 server, which sends nothing before our CONNECT)
-                packets += self._read_soon(transport)
-                spoken = detect_open(asked, packets)
+                # frame of its own; a v4 server older than maxPayload sends nothing before our CONNECT
+                more = self._read_soon(transport)
+                packets += more
+                spoken = detect_open(asked, packets) if more else V4
             if spoken is not None and spoken is not asked:  # socket.io 2.x: an OPEN in v3, and its "40"
                 if self.forced:
                     raise self._mismatch(asked, "websocket")

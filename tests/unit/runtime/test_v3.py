@@ -88,13 +88,15 @@ def test_a_connect_reply_without_sid_reopens_the_connection_in_v3_at_once(
     assert _registry.protocol_for(KEY) is V3
 
 
-def test_an_undecided_open_from_a_v4_server_goes_on_in_v4(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_open_without_max_payload_then_nothing_is_a_v4_server(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """socket.io before 4.5 and older python-engineio 4.x send no maxPayload either: they send
+    nothing unasked, so after the wait the server is taken (and remembered) as v4."""
     monkeypatch.setattr(_dial, "UNDECIDED_WAIT", 0.01)
     rig.server.handshake = '0{"sid":"old","upgrades":[],"pingInterval":25000,"pingTimeout":20000}'
     sio = rig.connected(transports=["websocket"])
     assert asked(rig.server) == [("websocket", "4")]
     assert sio.connected and sio.id == "sio1"
-    assert _registry.protocol_for(KEY) is None  # not proven
+    assert _registry.protocol_for(KEY) is V4
 
 
 @pytest.mark.parametrize("transport", ["polling", "websocket"])
