@@ -100,8 +100,8 @@ class Dialer:
     """Opens transports to one server with one Manager's options."""
 
     __slots__ = (
-        "target", "options", "key", "cookies", "forced", "protocol", "_factory", "_clock", "_ssl_context", "_proxy",
-        "_params", "_auth_values", "_auth_query",
+        "target", "options", "key", "cookies", "forced", "protocol", "guessed", "_factory", "_clock", "_ssl_context",
+        "_proxy", "_params", "_auth_values", "_auth_query",
     )  # fmt: skip
 
     def __init__(self, target: Target, options: ManagerOptions, factory: TransportFactory, clock: Clock) -> None:
@@ -113,6 +113,9 @@ class Dialer:
         """The ``protocol`` option fixes the protocol: no detection."""
         self.protocol: Protocol = by_revision(options.protocol) if options.protocol is not None else V4
         """The protocol the next attempt asks in."""
+        self.guessed = False
+        """The last connection's protocol was taken without proof (an OPEN without maxPayload, over
+        WebSocket): a CONNECT reply without payload may still show the server to be v3."""
         if self.protocol is V3 and options.parser == "msgpack":
             raise ValueError("parser='msgpack' cannot be used with protocol=3 (Socket.IO 2.x servers)")
         self._factory = factory
@@ -188,7 +191,7 @@ class Dialer:
                     # its "/" joined without the auth, which v3 carries in the handshake's query: ask again
                     self._leave(transport, packets, V3)
                     return self._dial_polling(V3, False)
-            return self._opened(transport, packets, spoken, remember=True)
+            return self._opened(transport, packets, spoken)
         except BaseException:
             transport.close()
             raise
@@ -223,17 +226,16 @@ class Dialer:
                 except (TransportClosed, ProtocolError):
                     raise exc from None  # the other protocol did no better: the first answer stands
             spoken = detect_open(asked, packets)
-            if spoken is None and may_switch and len(packets) == 1:
+            if spoken is None and may_switch and len(packets) == 1 and _registry.protocol_for(self.key) is None:
                 # an OPEN without maxPayload: socket.io 2.x sends its "40" right behind it, maybe in a
                 # frame of its own; a v4 server older than maxPayload sends nothing before our CONNECT
-                more = self._read_soon(transport)
-                packets += more
-                spoken = detect_open(asked, packets) if more else V4
+                packets += self._read_soon(transport)
+                spoken = detect_open(asked, packets)
             if spoken is not None and spoken is not asked:  # socket.io 2.x: an OPEN in v3, and its "40"
                 if self.forced:
                     raise self._mismatch(asked, "websocket")
                 transport.speak(spoken)
-            return self._opened(transport, packets, spoken or asked, remember=spoken is not None)
+            return self._opened(transport, packets, spoken or asked, guessed=spoken is None)
         except BaseException:
             transport.close()
             raise
@@ -245,11 +247,10 @@ class Dialer:
             return transport.read()
         return []
 
-    def _opened(self, transport: Transport, packets: list[Packet], protocol: Protocol, remember: bool) -> Dialed:
-        """Read the OPEN in ``protocol``; it is now the server's (remembered when the answer proved it)."""
+    def _opened(self, transport: Transport, packets: list[Packet], protocol: Protocol, guessed: bool = False) -> Dialed:
+        """Read the OPEN in ``protocol``: the server's from now on, remembered (``guessed``: without proof)."""
         if protocol is V3 and self.options.parser == "msgpack":
-            if remember:
-                _registry.remember_protocol(self.key, V3)
+            _registry.remember_protocol(self.key, V3)
             raise ConnectionError(
                 f"{self._where(transport.name)} speaks Socket.IO 2.x, whose msgpack parser greensio does not support"
             )
@@ -261,8 +262,8 @@ class Dialer:
         if transport.name == "polling":
             cast(Pausable, transport).begin(handshake.sid, handshake.max_payload)
         self.protocol = protocol
-        if remember:
-            _registry.remember_protocol(self.key, protocol)
+        self.guessed = guessed
+        _registry.remember_protocol(self.key, protocol)
         return Dialed(transport, engine, packets[1:], protocol)
 
     def learned_v3(self) -> None:

@@ -273,7 +273,7 @@ class Manager:
         """A CONNECT reply the socket could not take; None when it means the server speaks v3 (a CONNECT
         without payload, after an undecided WebSocket OPEN) and the connection is being reopened in v3."""
         conn = self._conn
-        if data is not None or (conn is not None and conn.protocol is not V4):
+        if data is not None or not self._dialer.guessed or (conn is not None and conn.protocol is not V4):
             return ConnectionError(str(error))
         if self._dialer.forced:
             return ConnectionError(self._dialer.mismatch_message(V4, "websocket"))

@@ -253,7 +253,11 @@ class Namespace:
         if link is None:
             self.send_packet(sio.CONNECT, self.session.connect_data(auth))
             return
-        text, reply = link.join(self.namespace, auth)  # v3: "/" is joined by the server, auth goes as a query
+        try:
+            text, reply = link.join(self.namespace, auth)  # v3: "/" is joined by the server, auth goes as a query
+        except ValueError as exc:  # a namespace v3 cannot write (a "," or "?" in it)
+            self._connect_failed(ConnectionError(str(exc)))
+            return
         if text is not None:
             host.write(["4" + text])
         if reply is not None:

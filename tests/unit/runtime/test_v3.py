@@ -99,6 +99,31 @@ def test_an_open_without_max_payload_then_nothing_is_a_v4_server(rig: Rig, monke
     assert _registry.protocol_for(KEY) is V4
 
 
+def test_a_known_server_is_never_waited_for(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_wait(transport: object) -> list[object]:
+        raise AssertionError("waited for a server whose protocol is known")
+
+    monkeypatch.setattr(_dial.Dialer, "_read_soon", staticmethod(no_wait))
+    _registry.remember_protocol(KEY, V4)
+    rig.server.handshake = '0{"sid":"old","upgrades":[],"pingInterval":25000,"pingTimeout":20000}'
+    assert rig.connected(transports=["websocket"]).connected
+
+
+def test_a_connect_reply_without_sid_from_a_proven_v4_server_is_a_connect_error(rig: Rig) -> None:
+    """The server's OPEN had maxPayload: a v2-style CONNECT reply is an error (as socket.io-client's
+    "reaching a Socket.IO server in v2.x"), not a reason to switch."""
+    rig.server.answer_connects = False
+    sio = rig.socket(transports=["websocket"], reconnection=False, socket={"auto_connect": False})
+    errors = Recorder()
+    sio.on("connect_error", errors)
+    sio.connect(wait=False)
+    rig.settle()
+    rig.server.send("40")
+    rig.settle()
+    assert [str(e) for (e,) in errors] == ["CONNECT reply without a sid: None"]
+    assert len(rig.server.opens) == 1 and _registry.protocol_for(KEY) is V4
+
+
 @pytest.mark.parametrize("transport", ["polling", "websocket"])
 def test_a_remembered_v3_server_that_speaks_v4_now_is_detected_again(rig: Rig, transport: str) -> None:
     _registry.remember_protocol(KEY, V3)
@@ -284,6 +309,13 @@ def test_after_the_server_disconnects_the_root_rejoining_sends_a_connect(rig: Ri
     assert reasons.calls == [("io server disconnect",)] and not root.active
     root.connect(timeout=5)
     assert server.connects() == [None] and root.connected
+
+
+def test_a_namespace_v3_cannot_write_is_refused(rig: Rig) -> None:
+    socketio2(rig.server)
+    sio = rig.socket("/a,b", protocol=3, reconnection=False, socket={"auto_connect": False})
+    with pytest.raises(greensio.ConnectionError, match="invalid namespace '/a,b'"):
+        sio.connect(timeout=5)
 
 
 def test_binary_is_counted_raw_against_the_payload_limit_over_v3_polling(rig: Rig) -> None:
