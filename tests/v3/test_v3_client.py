@@ -162,31 +162,33 @@ NOT_V3 = "does not speak Engine.IO v3 (it is a Socket.IO 3+ server): leave proto
 CLOSED_BEFORE_OPEN = "before the Engine.IO OPEN (with protocol="
 
 
-@pytest.mark.parametrize("first", ["polling", "websocket"])
-def test_protocol_4_against_a_v3_server_fails_with_a_clear_message(v3_server: ServerProcess, first: str) -> None:
+def forced_failure(url: str, first: str, protocol: int) -> tuple[str, list[tuple[str, str]]]:
+    """The message of a connect forcing ``protocol``, and the requests it made."""
     opens = Opens()
     with pytest.raises(greensio.ConnectionError) as caught:
-        connected(v3_server.url, opens, transports=[first], protocol=4, reconnection=False)
-    message = str(caught.value)
+        connected(url, opens, transports=[first], protocol=protocol, reconnection=False)
+    return str(caught.value), opens.log
+
+
+@pytest.mark.parametrize("first", ["polling", "websocket"])
+def test_protocol_4_against_a_v3_server_fails_with_a_clear_message(v3_server: ServerProcess, first: str) -> None:
+    message, requests = forced_failure(v3_server.url, first, 4)
     if first == "websocket" and v3_server.kind == "py4":  # a close before any packet: it cannot tell more
         assert message.startswith("the server closed the WebSocket " + CLOSED_BEFORE_OPEN + "4")
     else:
         scheme = "ws" if first == "websocket" else "http"
         assert message == f"{scheme}://127.0.0.1:{v3_server.port}/socket.io/ {V3_SERVER}"
-    assert all(eio == "4" for _, eio in opens.log)
+    assert all(eio == "4" for _, eio in requests)
 
 
 @pytest.mark.parametrize("first", ["polling", "websocket"])
 def test_protocol_3_against_a_v4_server_fails_with_a_clear_message(server: ServerProcess, first: str) -> None:
-    opens = Opens()
-    with pytest.raises(greensio.ConnectionError) as caught:
-        connected(server.url, opens, transports=[first], protocol=3, reconnection=False)
-    message = str(caught.value)
+    message, requests = forced_failure(server.url, first, 3)
     if first == "polling":
         assert message == f"http://127.0.0.1:{server.port}/socket.io/ {NOT_V3}"
     else:  # socket.io 4.8 breaks the WebSocket, python-socketio 5 closes it, before any packet
         assert CLOSED_BEFORE_OPEN + "3" in message
-    assert opens.log == [(first, "3")]
+    assert requests == [(first, "3")]
 
 
 def test_msgpack_cannot_be_used_with_v3(node2_server: ServerProcess) -> None:

@@ -269,12 +269,16 @@ def test_root_auth_found_after_socketio2s_answer_asks_again_in_v3(rig: Rig) -> N
     assert sio.connected and sio.id == "eio2"
 
 
-def test_leaving_the_root_sends_nothing_while_another_namespace_is_in_use(rig: Rig) -> None:
-    server = socketio2(rig.server)
+def root_and_chat(rig: Rig) -> tuple[greensio.Socket, greensio.Socket]:
+    """ "/" and "/chat" connected on one Manager."""
     manager = rig.manager()
     root, chat = manager.socket("/", auto_connect=False), manager.socket("/chat", auto_connect=False)
-    root.connect(timeout=5)
-    chat.connect(timeout=5)
+    return root.connect(timeout=5), chat.connect(timeout=5)
+
+
+def test_leaving_the_root_sends_nothing_while_another_namespace_is_in_use(rig: Rig) -> None:
+    server = socketio2(rig.server)
+    root, chat = root_and_chat(rig)
     assert server.engine_packets() == ["40/chat,"]
     root.disconnect()
     root.connect(timeout=5)  # still joined on the server: connected at once
@@ -298,10 +302,7 @@ def test_a_root_socket_added_after_the_server_joined_it_connects_at_once(rig: Ri
 
 def test_after_the_server_disconnects_the_root_rejoining_sends_a_connect(rig: Rig) -> None:
     server = socketio2(rig.server)
-    manager = rig.manager()
-    root, chat = manager.socket("/", auto_connect=False), manager.socket("/chat", auto_connect=False)
-    root.connect(timeout=5)
-    chat.connect(timeout=5)
+    root, _ = root_and_chat(rig)
     reasons = Recorder()
     root.on("disconnect", reasons)
     server.send("41")
