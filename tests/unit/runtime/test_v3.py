@@ -11,6 +11,7 @@ import pytest
 import greensio
 from greensio import _dial, _registry
 from greensio._core.protocol import V3, V4
+from greensio._manager import ManagerState
 
 from .fakes import FakeServer, Recorder, Rig
 
@@ -222,6 +223,7 @@ def test_a_refused_root_refuses_every_waiting_socket_without_reconnecting(rig: R
     assert [str(e) for (e,) in errors] == ["root refused"]
     assert not root.active and not chat.active and not idle.active
     assert not manager.reconnecting and rig.clock.sleeps == []
+    assert manager.state is ManagerState.IDLE
     # socket.io 2.x: "/chat" joined before the refusal was read (and held); python-socketio 4: no connection
     assert server.connects("/chat") == ([None] if flavour == "node2" else [])
 
