@@ -142,7 +142,13 @@ class Namespace:
             try:
                 self.host.settle_writes()
             finally:
-                self.send_packet(sio.DISCONNECT, None)
+                link = self.host.link
+                if link is None:
+                    self.send_packet(sio.DISCONNECT, None)
+                else:
+                    text = link.leave(self.namespace, last=not self.host.others_active(self))
+                    if text is not None:
+                        self.host.write(["4" + text])
                 self.leaving = False
         self._deactivate(DisconnectedError("the socket was disconnected"))
 
@@ -244,10 +250,14 @@ class Namespace:
 
     # -- driven by the Manager -----------------------------------------------------------
 
+    def resolved_auth(self) -> Optional[dict[str, Any]]:
+        """The ``auth`` option's value now (a callable is called), or None."""
+        return resolve(self.options.auth, "auth") if self.options.auth is not None else None
+
     def on_open(self) -> None:
         """The Engine.IO connection is open: join the namespace."""
         try:
-            auth = resolve(self.options.auth, "auth") if self.options.auth is not None else None
+            auth = self.resolved_auth()
         except Exception as exc:
             log.exception("the auth callable of %s raised", self.namespace)
             self._connect_failed(ConnectionError(f"auth callable raised: {exc}"))
@@ -256,7 +266,19 @@ class Namespace:
         if host.options.timeout is not None:
             self.session.connect_deadline = host.clock.now() + host.options.timeout
             host.arm(self.session.connect_deadline)
-        self.send_packet(sio.CONNECT, self.session.connect_data(auth))
+        link = host.link
+        if link is None:
+            self.send_packet(sio.CONNECT, self.session.connect_data(auth))
+            return
+        try:
+            text, reply = link.join(self.namespace, auth)  # v3: "/" is joined by the server, auth goes as a query
+        except ValueError as exc:  # a namespace v3 cannot write (a "," or "?" in it)
+            self._connect_failed(ConnectionError(str(exc)))
+            return
+        if text is not None:
+            host.write(["4" + text])
+        if reply is not None:
+            self.on_packet(reply, 0)
 
     def on_packet(self, packet: sio.Packet, size: int) -> None:
         if self.leaving:
@@ -297,7 +319,9 @@ class Namespace:
         try:
             session.on_connect(data)
         except ProtocolError as exc:
-            self._connect_failed(ConnectionError(str(exc)))
+            err = self.host.connect_reply_failed(data, exc)
+            if err is not None:
+                self._connect_failed(err)
             return
         host = self.host
         for packet in session.take_held():

@@ -31,6 +31,7 @@ from gevent import ssl as gssl
 from gevent.lock import Semaphore
 
 from .._core import deflate as permessage_deflate
+from .._core.protocol import V4, Protocol
 from .._core.url import host_header
 from .._core.wsframe import (
     OP_BINARY,
@@ -102,8 +103,16 @@ class WebSocketTransport:
 
     name = "websocket"
 
-    def __init__(self, sock: Any, max_message: int, compression: Optional[permessage_deflate.Deflate] = None) -> None:
+    def __init__(
+        self,
+        sock: Any,
+        max_message: int,
+        compression: Optional[permessage_deflate.Deflate] = None,
+        protocol: Protocol = V4,
+    ) -> None:
         self._sock = sock
+        self._protocol = protocol
+        self._prefix = protocol.ws_binary_prefix  # the type byte of binary messages in Engine.IO v3
         self._tail = b""  # framed bytes try_write could not hand to the kernel yet
         self._early = b""
         # TLS writes cannot be retried with other data after a partial write, and a TLS socket
@@ -140,9 +149,14 @@ class WebSocketTransport:
             sock.close()
             raise
         sock.settimeout(None)
-        transport = cls(sock, params.max_message, compression)
+        transport = cls(sock, params.max_message, compression, params.protocol)
         transport._early = early
         return transport
+
+    def speak(self, protocol: Protocol) -> None:
+        """Read and write in ``protocol`` from now on (the server's OPEN was in it)."""
+        self._protocol = protocol
+        self._prefix = protocol.ws_binary_prefix
 
     # -- reading --------------------------------------------------------------------
 
@@ -249,6 +263,9 @@ class WebSocketTransport:
             self._reply(encode_frame(OP_CLOSE, _CLOSE_NORMAL, mask_keys.next()), blocking)
         elif self._reader.ping is not None:
             self._answer_ping(blocking)
+        if self._prefix:
+            decode = self._protocol.ws_decode_binary
+            return [item if type(item) is str else decode(item) for item in items]
         return items
 
     def _answer_ping(self, blocking: bool) -> None:
@@ -275,7 +292,7 @@ class WebSocketTransport:
         keys = mask_keys
         deflate = self._deflate
         ping = self._reader.take_ping()
-        if deflate is None and ping is None:
+        if deflate is None and ping is None and not self._prefix:
             data = encode_frames(packets, keys.take(len(packets)))
             self.bytes_out += len(data)
             return data
@@ -286,7 +303,7 @@ class WebSocketTransport:
             if isinstance(packet, str):
                 opcode, data = OP_TEXT, packet.encode("utf-8")
             else:
-                opcode, data = OP_BINARY, bytes(packet)
+                opcode, data = OP_BINARY, self._prefix + packet if self._prefix else bytes(packet)
             if deflate is not None and len(data) >= deflate.threshold and not isinstance(packet, _UNCOMPRESSED):
                 frames.append(encode_frame(opcode, deflate.compress(data), keys.next(), rsv1=True))
             else:
