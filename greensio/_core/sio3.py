@@ -152,8 +152,10 @@ class Link:
 
     # -- reading --------------------------------------------------------------
 
-    def feed_text(self, s: str) -> Optional[Packet]:
-        """Decode a text frame; None if a binary packet now awaits attachments."""
+    def feed_text(self, s: str, start: int = 0) -> Optional[Packet]:
+        """Decode a text frame (``s[start:]``); None if a binary packet now awaits attachments."""
+        if start:
+            s = s[start:]
         kind = s[:1]
         if kind == "0":
             reply: Packet = self._decoder.feed_text(s)  # a CONNECT has no attachments: never None
