@@ -13,7 +13,7 @@ import gevent  # noqa: E402
 import pytest  # noqa: E402
 import trustme  # noqa: E402
 
-from tests.integration.helpers import live_greenlets, open_fds  # noqa: E402
+from tests.integration.helpers import open_fds  # noqa: E402
 
 from .peer import Peer  # noqa: E402
 
@@ -30,16 +30,48 @@ def no_leaks() -> Iterator[None]:
     with gevent.Timeout(CLEANUP_WAIT, False):
         while live_greenlets() - greenlets or open_fds() - fds:
             gevent.sleep(0.02)  # handler greenlets end and sockets close in the hub's next turns
-    assert live_greenlets() - greenlets == set(), "greenlets left running"
+    leaked = live_greenlets() - greenlets
+    assert not leaked, f"greenlets left running: {_describe(leaked)}"
     assert open_fds() - fds == set(), "file descriptors left open"
+
+
+def live_greenlets() -> set[int]:
+    """Ids of the live greenlets of this thread but the current one and the hub (tests/integration's
+    helper, without the thread pool's workers: gevent's resolver starts them as it likes)."""
+    import gc
+
+    import greenlet
+    from gevent.hub import Hub
+
+    current = greenlet.getcurrent()
+    return {
+        id(g)
+        for g in gc.get_objects()
+        if isinstance(g, greenlet.greenlet)
+        and not g.dead
+        and g is not current
+        and g.parent is not None  # a thread's main greenlet
+        and not isinstance(g, Hub)
+        and type(g).__name__ != "ThreadPoolWorker"
+    }
+
+
+def _describe(ids: set[int]) -> list[str]:
+    import gc
+    import traceback
+
+    import greenlet
+
+    found = [g for g in gc.get_objects() if isinstance(g, greenlet.greenlet) and id(g) in ids]
+    return [f"{g!r} at {traceback.format_stack(g.gr_frame, 3) if g.gr_frame else None}" for g in found]
 
 
 @pytest.fixture
 def start_peer() -> Iterator[Callable[..., Any]]:
-    """start_peer(PeerClass=Peer, **kwargs) -> a started peer, stopped at the end of the test."""
-    started: list[Peer] = []
+    """start_peer(cls=Peer, **kwargs) -> a started Peer (or TunnelProxy), stopped at the end of the test."""
+    started: list[Any] = []
 
-    def start(cls: type[Peer] = Peer, **kwargs: Any) -> Any:
+    def start(cls: Any = Peer, **kwargs: Any) -> Any:
         peer = cls(**kwargs)
         started.append(peer)
         return peer

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import gevent
 import gevent.pool
+import gevent.socket
 from gevent.event import Event
 from gevent.queue import Empty, Queue
 from gevent.server import StreamServer
@@ -249,8 +250,8 @@ class Peer:
         self.sessions: dict[str, Session] = {}
         self.conns: list[Conn] = []
         self._pool = gevent.pool.Pool()
-        ssl_args = {"ssl_context": ssl_context} if ssl_context is not None else {}
-        self.server = StreamServer(("127.0.0.1", 0), self._handle, spawn=self._pool, **ssl_args)
+        self._ssl_context = ssl_context
+        self.server = StreamServer(("127.0.0.1", 0), self._accept, spawn=self._pool)
         self.server.start()
         self.port: int = self.server.server_port
         self.secure = ssl_context is not None
@@ -318,10 +319,19 @@ class Peer:
         elif match["type"] == "2" and isinstance(data, list) and data:
             self.on_event(session, nsp, match["id"], data)
 
-    def _handle(self, sock: Any, _address: Any) -> None:
+    def _accept(self, sock: Any, _address: Any) -> None:
         self.accepts += 1
         conn = Conn(self, sock, self.accepts)
         self.conns.append(conn)
+        if self._ssl_context is not None:
+            try:  # here rather than in the StreamServer: a client refusing our certificate is no server error
+                conn.sock = self._ssl_context.wrap_socket(sock, server_side=True)
+            except OSError:
+                conn.close()
+                return
+        self._handle(conn)
+
+    def _handle(self, conn: Conn) -> None:
         try:
             while (request := conn.read_request()) is not None:
                 self.requests.append(request)
@@ -387,3 +397,85 @@ class Peer:
 
 def prefix(nsp: str) -> str:
     return "" if nsp == "/" else nsp + ","
+
+
+class TunnelProxy:
+    """An HTTP CONNECT proxy on 127.0.0.1 that records each CONNECT head; ``refuse``: answer with that status line."""
+
+    def __init__(self, refuse: Optional[str] = None) -> None:
+        self.refuse = refuse
+        self.heads: list[bytes] = []
+        self._socks: list[Any] = []
+        self._pool = gevent.pool.Pool()
+        self.server = StreamServer(("127.0.0.1", 0), self._handle, spawn=self._pool)
+        self.server.start()
+        self.port: int = self.server.server_port
+
+    def url(self, credentials: str = "") -> str:
+        return f"http://{credentials + '@' if credentials else ''}127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.close()
+        for sock in self._socks:
+            sock.close()
+        self._pool.kill(block=True, timeout=5)
+
+    def _handle(self, client: Any, _address: Any) -> None:
+        self._socks.append(client)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = client.recv(4096)
+            if not data:
+                return
+            head += data
+        self.heads.append(head)
+        if self.refuse is not None:
+            client.sendall(self.refuse.encode("latin-1") + b"\r\nContent-Length: 0\r\n\r\n")
+            return
+        host, _, port = head.split(b" ", 2)[1].decode().rpartition(":")
+        upstream = gevent.socket.socket()
+        self._socks.append(upstream)
+        upstream.connect((host, int(port)))  # an IP address: no resolver thread
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        pipe = self._pool.spawn(_pipe, upstream, client)
+        _pipe(client, upstream)
+        pipe.join()
+
+
+def _pipe(source: Any, sink: Any) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            try:
+                sock.shutdown(2)
+            except OSError:
+                pass
+
+
+class SocksRefusing:
+    """A SOCKS5 proxy that asks for a username and password (RFC 1929) and refuses them; records what it got."""
+
+    def __init__(self) -> None:
+        self.received = b""
+        self._socks: list[Any] = []
+        self._pool = gevent.pool.Pool()
+        self.server = StreamServer(("127.0.0.1", 0), self._handle, spawn=self._pool)
+        self.server.start()
+        self.port: int = self.server.server_port
+
+    def stop(self) -> None:
+        self.server.close()
+        for sock in self._socks:
+            sock.close()
+        self._pool.kill(block=True, timeout=5)
+
+    def _handle(self, client: Any, _address: Any) -> None:
+        self._socks.append(client)
+        self.received += client.recv(257)  # greeting: version, methods
+        client.sendall(b"\x05\x02")  # username/password, please
+        self.received += client.recv(513)
+        client.sendall(b"\x01\x01")  # refused
