@@ -371,9 +371,8 @@ class Peer:
         sid = request.query.get("sid")
         if sid is None:
             session = self._new_session("polling")
-            body = self.open_packet(session)
-            return conn.send(http_response(200, body, ("Content-Type: text/plain; charset=UTF-8",)
-                                           + self.handshake_headers(request)))  # fmt: skip
+            headers = ("Content-Type: text/plain; charset=UTF-8", *self.handshake_headers(request))
+            return conn.send(http_response(200, self.open_packet(session), headers))
         session_or_none = self.sessions.get(sid)
         if session_or_none is None:
             return conn.send(http_response(400, '{"code":1,"message":"Session ID unknown"}'))

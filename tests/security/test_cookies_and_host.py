@@ -58,3 +58,24 @@ def test_a_host_header_of_the_user_gives_exactly_one_host_line(start_peer, trans
     assert len(peer.requests) >= (1 if transport == "websocket" else 3)
     for request in peer.requests:
         assert request.lines_named("host") == [b"Host: socket.example.test:8443"], request.head
+
+
+class SecureCookies(Peer):
+    def handshake_headers(self, request: Request) -> tuple[str, ...]:
+        return ("Set-Cookie: secret=s; Secure; Path=/", "Set-Cookie: plain=p; Path=/")
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
+def test_a_secure_cookie_is_kept_only_from_tls_and_sent_only_over_it(start_peer, tls, secure):
+    peer = start_peer(SecureCookies, ssl_context=tls.server_context() if secure else None)
+    sio = connect(peer.url, transports=["websocket"], ssl_context=tls.client_context())
+    try:
+        reconnected = Recorder()
+        sio.on("connect", reconnected)
+        for conn in list(peer.conns):
+            conn.close()
+        reconnected.wait(1)
+    finally:
+        sio.disconnect()
+    expected = b"Cookie: secret=s; plain=p" if secure else b"Cookie: plain=p"
+    assert peer.requests[-1].lines_named("cookie") == [expected]

@@ -229,20 +229,31 @@ def test_engine_io_pings_behind_a_blocked_writer_queue_one_pong_then_the_unsent_
         most = max(most, sum(1 for packet in outbox._queue if packet == "3"))
         return most
 
+    def stuck() -> bool:
+        """The writer stays blocked for 100 ms: the kernel's buffers are full."""
+        with gevent.Timeout(0.1, False):
+            while not outbox.writable_now():
+                gevent.sleep(0.005)
+            return False
+        return True
+
+    big = "x" * (256 * 1024)
     try:
         sio.connect(timeout=WAIT)
         until(lambda: peer.flooded > MiB, "a flood of Engine.IO PINGs")
-        big = "x" * (256 * 1024)
-        while outbox.writable_now():  # fill the socket until the writer blocks
-            sio.emit("fill", big)
-            gevent.sleep(0.01)
+        with gevent.Timeout(WAIT, AssertionError("the writer never blocked")):
+            while True:  # one event at a time, so the unsent bytes stay below the cap
+                sio.emit("fill", big)
+                if stuck():
+                    break
         sent = peer.flooded
         # a million PINGs behind the blocked writer
         until(lambda: pongs_queued() > 1 or peer.flooded > sent + 3 * MiB, "PINGs behind the writer", 30)
-        assert most == 1 and not outbox.writable_now() and reasons.calls == []
-        while not reasons.calls:  # past the cap of unsent bytes
-            sio.emit("fill", big)
-            gevent.sleep(0)
+        assert most == 1 and reasons.calls == []
+        with gevent.Timeout(WAIT, AssertionError("the unsent bytes were never capped")):
+            while not reasons.calls:  # past the cap of unsent bytes
+                sio.emit("fill", big)
+                gevent.sleep(0)
         assert reasons.calls == [("transport error",)]
         connects.wait(2)
         assert sio.call("echo", "after", timeout=WAIT) == "after"
@@ -424,5 +435,5 @@ def test_a_permessage_deflate_bomb_is_a_parse_error_allocating_little(start_peer
     payload = _deflated_zeros(1024)[:-4]  # 1 GiB of zeros; RFC 7692 drops the flush's 00 00 ff ff
     frame = server_frame(OP_TEXT, payload, rsv1=True)
     peer = start_peer(Deflating, ws_bytes=frame)
-    _hostile_then_reconnect(peer, "websocket", "parse error", 5 * LIMIT, "permessage-deflate bomb, 1 GiB",
-                            max_message_size=LIMIT)  # fmt: skip
+    what = "permessage-deflate bomb, 1 GiB"
+    _hostile_then_reconnect(peer, "websocket", "parse error", 5 * LIMIT, what, max_message_size=LIMIT)

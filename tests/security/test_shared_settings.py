@@ -77,8 +77,10 @@ def test_different_credentials_get_their_own_manager(start_peer, option, first, 
 def test_a_proxy_is_neither_shared_nor_skipped(start_peer):
     peer, proxy = start_peer(), start_peer(TunnelProxy)
     direct, proxied = _pair(peer, {}, {"proxy": proxy.url()})
-    more = [greensio.connect(peer.url + nsp, timeout=WAIT, **OPTIONS, **options)
-            for nsp, options in (("/three", {"proxy": proxy.url()}), ("/four", {}))]  # fmt: skip
+    more = [
+        greensio.connect(peer.url + "/three", timeout=WAIT, proxy=proxy.url(), **OPTIONS),
+        greensio.connect(peer.url + "/four", timeout=WAIT, **OPTIONS),
+    ]
     try:
         assert proxied.manager is not direct.manager
         assert [sio.manager for sio in more] == [proxied.manager, direct.manager]  # equal options: shared
@@ -103,3 +105,15 @@ def test_ssl_verify_is_not_shared(start_peer, tls):
         unverified.disconnect()
     assert [nsp for nsp, _ in peer.connects] == ["/one"]
     assert len(peer.requests) == 1
+
+
+def test_a_different_ssl_context_is_not_shared(start_peer, tls):
+    peer = start_peer(ssl_context=tls.server_context())
+    context = tls.client_context()
+    one, two = _pair(peer, {"ssl_context": context}, {"ssl_context": tls.client_context()})
+    three = greensio.connect(peer.url + "/three", timeout=WAIT, ssl_context=context, **OPTIONS)
+    try:
+        assert two.manager is not one.manager and three.manager is one.manager
+    finally:
+        _close(one, two, three)
+    assert peer.accepts == 2
