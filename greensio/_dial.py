@@ -33,6 +33,7 @@ from ._core.cookies import CookieJar
 from ._core.engine import EngineState
 from ._core.engine3 import EngineState3
 from ._core.protocol import V3, V4, Protocol, by_revision, detect_open, detect_polling
+from ._core.redact import redact_url
 from ._core.url import Proxy, Target, engine_url, host_header, parse_proxy, proxy_from_env
 from ._core.wshandshake import HandshakeError, HandshakeRejected
 from ._exceptions import ConnectionError, ProtocolError
@@ -305,6 +306,10 @@ class Dialer:
                 return f"HTTP 404 from {where} — is path={self.options.path!r} right?"
             if isinstance(exc, HandshakeRejected) and 300 <= status < 400:
                 return f"{exc} from {where}"
+            location = getattr(exc, "location", None)
+            if 300 <= status < 400:
+                shown = redact_url(location)[:200] if location else "nowhere"
+                return f"HTTP {status} {reason} from {where} (redirect to {shown} not followed)".replace("  ", " ")
             return f"HTTP {status} {reason} from {where}".replace("  ", " ")
         if isinstance(exc, HandshakeError):
             return f"not a WebSocket server at {where}: {exc}"

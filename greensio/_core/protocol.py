@@ -201,7 +201,7 @@ _V3_TEXT_OPEN = re.compile(rb"[0-9]{1,10}:0\{")
 _V3_BINARY_OPEN = re.compile(rb"\x00[\x00-\x09]{1,10}\xff0\{")
 
 
-def detect_refusal(requested: Protocol, status: int, body: bytes) -> Optional[Protocol]:
+def detect_refusal(requested: Protocol, status: int, body: Union[bytes, bytearray]) -> Optional[Protocol]:
     """The protocol to try instead when a handshake (polling, or WebSocket upgrade) was refused
     because of its version; None when the refusal says nothing about the version."""
     if status == 400 and _VERSION_REFUSAL.search(body[:512]):
@@ -209,7 +209,7 @@ def detect_refusal(requested: Protocol, status: int, body: bytes) -> Optional[Pr
     return None
 
 
-def detect_polling(requested: Protocol, status: int, body: bytes) -> Optional[Protocol]:
+def detect_polling(requested: Protocol, status: int, body: Union[bytes, bytearray]) -> Optional[Protocol]:
     """The protocol the server speaks, from its answer to a polling handshake sent as *requested*.
 
     None: the answer does not tell (report it as the error it is).

@@ -16,7 +16,7 @@ import os
 import re
 import ssl
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 from urllib.parse import quote, urlsplit
 
 import gevent
@@ -296,17 +296,18 @@ class PollingTransport:
             for value in response.get_all("set-cookie"):
                 self._jar.store(value, self._host, self._path, self._secure, time.time())
         if response.status != 200:
-            raise HTTPStatusError(response.status, response.reason, response.body[:512])
+            location = response.get("location") if 300 <= response.status < 400 else None
+            raise HTTPStatusError(response.status, response.reason, bytes(response.body[:512]), location)
 
     def _receive(self, head: bytes, timeout: Optional[float]) -> list[Packet]:
         return self._decode(self._get_body(head, timeout))
 
-    def _get_body(self, head: bytes, timeout: Optional[float]) -> bytes:
+    def _get_body(self, head: bytes, timeout: Optional[float]) -> Union[bytes, bytearray]:
         response = self._get.request(head, self._body_limit, timeout)
         self._check(response)
         return decode_content(response.body, response.get("content-encoding"), self._body_limit)
 
-    def _decode(self, body: bytes) -> list[Packet]:
+    def _decode(self, body: Union[bytes, bytearray]) -> list[Packet]:
         if not body:  # python-engineio answers a poll of a closing session with nothing
             return []
         packets = self.protocol.decode_payload(body)

@@ -57,13 +57,15 @@ class TransportClosed(Exception):
 class HTTPStatusError(TransportClosed):
     """The server answered a polling request with a status other than 200."""
 
-    def __init__(self, status: int, phrase: str, body: bytes) -> None:
+    def __init__(self, status: int, phrase: str, body: bytes, location: Optional[str] = None) -> None:
         text = bytes(body[:200]).decode("utf-8", "replace")
         super().__init__("transport error", f"HTTP {status} {phrase}: {text}".rstrip(": "))
         self.status = status
         self.phrase = phrase
         self.body = body
         """The start of the response body (what tells a refused protocol version or a refusal)."""
+        self.location = location
+        """Where a 3xx pointed (never followed)."""
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ from .transport import ConnectParams, Packet, TransportClosed, UncompressedBinar
 __all__ = ["WebSocketTransport", "RECV_SIZE"]
 
 RECV_SIZE = 256 * 1024
+# What one hub callback reads: a flood of tiny frames (empty fragments, PONGs) is parsed
+# 64 KiB per turn of the hub, so other greenlets run in between.
+WATCH_READ = 64 * 1024
 _CLOSE_NORMAL = b"\x03\xe8"  # status 1000
 _TLS_SOCKETS = (ssl.SSLSocket, gssl.SSLSocket)
 _UNCOMPRESSED = (UncompressedText, UncompressedBinary)
@@ -221,7 +224,7 @@ class WebSocketTransport:
 
     def _readable(self) -> None:
         try:
-            n = self._raw.recv_into(self._buffer)
+            n = self._raw.recv_into(self._buffer, WATCH_READ)
         except BlockingIOError:
             return
         except OSError:

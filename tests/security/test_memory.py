@@ -119,11 +119,6 @@ def test_a_content_length_over_max_message_size_is_refused_before_its_bytes(star
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Content-Length body is allocated whole (bytearray of the declared size, up to 4/3 of "
-    "max_message_size) as soon as the head arrives: 60 bytes make the client allocate 133 MB by default",
-)
 def test_a_declared_body_is_not_allocated_before_its_bytes_arrive(start_peer):
     declared = 130_000_000  # within the default max_message_size (100 MiB, as base64: 133 MiB)
     peer = start_peer(Hostile, poll_response=b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n6" % declared)
@@ -369,11 +364,6 @@ def _last_handshake(peer: Peer) -> list[bytes]:
 # -- decoding cost and decompression ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode_payload splits the whole body into a list of one str per packet: a payload of NOOPs "
-    "('6' separated by 0x1e) costs about 6.5x its size at the peak (body, text, list of 8-byte pointers)",
-)
 def test_a_payload_of_many_tiny_packets_costs_about_twice_its_size(start_peer):
     size = MiB
     payload = "\x1e".join(["6"] * (size // 2)) + '\x1e42["probe"]'

@@ -72,7 +72,6 @@ def test_polling_redirect_to_another_host_is_not_followed(start_peer, status):
     assert other.accepts == 0
 
 
-@pytest.mark.xfail(strict=True, reason="a polling 3xx becomes 'HTTP 302 Found from <url>': the Location is not named")
 def test_polling_redirect_error_names_the_location(start_peer):
     location = "http://127.0.0.1:9/elsewhere"
     peer = start_peer(Redirecting, transport="polling", status=302, location=location)
