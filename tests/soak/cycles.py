@@ -185,6 +185,7 @@ class Phase:
     rss_end_kb: float = 0.0
     objects_left: dict[str, int] = dataclasses.field(default_factory=dict)
     objects_after_close: dict[str, int] = dataclasses.field(default_factory=dict)
+    holders: list[str] = dataclasses.field(default_factory=list)  # what kept a Manager alive, if one was
     reasons: dict[str, int] = dataclasses.field(default_factory=dict)
     rows: list[Row] = dataclasses.field(default_factory=list)
 
@@ -383,7 +384,26 @@ def reconnect_cycles(
     del client
     before.settle()
     phase.objects_after_close = dict(greensio_objects() - objects_before)
+    if phase.objects_after_close:
+        phase.holders = holders_of("Manager")
     return phase
+
+
+def holders_of(class_name: str) -> list[str]:
+    """What refers to the live greensio objects of that class (for a leak report)."""
+    gc.collect()
+    found = [
+        o for o in gc.get_objects() if type(o).__name__ == class_name and type(o).__module__.startswith("greensio")
+    ]
+    lines = []
+    for obj in found[-2:]:
+        for ref in gc.get_referrers(obj):
+            if ref is found:
+                continue
+            kind = type(ref).__name__
+            where = getattr(ref, "f_code", None) or getattr(ref, "__qualname__", None) or ""
+            lines.append(f"{kind} {str(where)[:120]}")
+    return lines
 
 
 # -- the command line ------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_connect_cycles_leave_nothing_behind(
     phase = connect_cycles(server.url, CYCLES, rotation, warmup=WARMUP)
     _figures(phase, record_property)
     assert phase.objects_left == {}
-    assert phase.objects_after_close == {}
+    assert phase.objects_after_close == {}, phase.holders
     assert phase.growth_per_cycle_kb < MAX_GROWTH_KB_PER_CYCLE, phase.summary()
 
 
@@ -73,5 +73,5 @@ def _check_reconnects(phase: Phase, record_property: Callable[[str, Any], None])
     # Every close_engine was a "transport close" the client came back from, then the test's own disconnect.
     assert phase.reasons == {"transport close": phase.warmup + phase.cycles, "io client disconnect": 1}
     assert phase.objects_left == {}
-    assert phase.objects_after_close == {}
+    assert phase.objects_after_close == {}, phase.holders
     assert phase.growth_per_cycle_kb < MAX_GROWTH_KB_PER_CYCLE, phase.summary()
