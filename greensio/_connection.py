@@ -50,8 +50,8 @@ class Connection:
     """An open Engine.IO session over one transport (two during the upgrade)."""
 
     __slots__ = (
-        "transport", "engine", "protocol", "state", "close_reason", "upgrader", "_host", "_clock", "_loop",
-        "_decoder", "_max_message", "_packet_size", "_reader", "_watching", "_last_ping", "_sockets",
+        "transport", "engine", "protocol", "state", "close_reason", "upgrader", "upgrade_started", "_host", "_clock",
+        "_loop", "_decoder", "_max_message", "_packet_size", "_reader", "_watching", "_last_ping", "_sockets",
         "_client_pings", "__weakref__",
     )  # fmt: skip
 
@@ -71,6 +71,7 @@ class Connection:
         self.state = State.OPEN
         self.close_reason: Optional[str] = None
         self.upgrader: Optional[gevent.Greenlet] = None
+        self.upgrade_started = 0.0
         self._host = host
         self._clock = host.runner.clock
         self._loop = host.runner.hub.loop

@@ -67,7 +67,7 @@ def choose_proxy(target: Target, options: ManagerOptions, environ: Mapping[str, 
 class Dialed:
     """An opened transport whose OPEN packet was read."""
 
-    __slots__ = ("transport", "engine", "first", "protocol")
+    __slots__ = ("transport", "engine", "first", "protocol", "phases")
 
     def __init__(
         self,
@@ -82,6 +82,8 @@ class Dialed:
         """What came after the OPEN in the same read."""
         self.protocol = protocol
         """The protocol the server answered in."""
+        self.phases: tuple[tuple[str, float], ...] = ()
+        """Seconds of the "tcp" (TCP, TLS, proxy) and "handshake" (HTTP or WebSocket handshake, the OPEN) phases."""
 
 
 class RootRefused(ConnectionError):
@@ -102,7 +104,7 @@ class Dialer:
 
     __slots__ = (
         "target", "options", "key", "cookies", "forced", "protocol", "guessed", "_factory", "_clock", "_ssl_context",
-        "_proxy", "_params", "_auth_values", "_auth_query",
+        "_proxy", "_params", "_auth_values", "_auth_query", "_started",
     )  # fmt: skip
 
     def __init__(self, target: Target, options: ManagerOptions, factory: TransportFactory, clock: Clock) -> None:
@@ -144,6 +146,7 @@ class Dialer:
         if opts.timeout is not None and opts.timeout <= 0:
             raise ConnectionError("timeout")  # as in JS: a zero deadline passes before any I/O completes
         deadline = gevent.Timeout(opts.timeout)
+        self._started = self._clock.now()
         first_transport = self.first_transport()
         if not self.forced:
             remembered = _registry.protocol_for(self.key)
@@ -265,7 +268,10 @@ class Dialer:
         self.protocol = protocol
         self.guessed = guessed
         _registry.remember_protocol(self.key, protocol)
-        return Dialed(transport, engine, packets[1:], protocol)
+        dialed = Dialed(transport, engine, packets[1:], protocol)
+        tcp = float(getattr(transport, "connect_seconds", 0.0))
+        dialed.phases = (("tcp", tcp), ("handshake", max(0.0, self._clock.now() - self._started - tcp)))
+        return dialed
 
     def learned_v3(self) -> None:
         """A CONNECT reply proved the server v3 after an undecided WebSocket OPEN: the next attempt asks in v3."""

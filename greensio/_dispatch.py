@@ -23,7 +23,9 @@ __all__ = ["Dispatcher"]
 log = logging.getLogger("greensio")
 Job = tuple[Callable[..., Any], tuple[Any, ...]]
 Spawn = Callable[[Callable[[], None]], gevent.Greenlet]
-LINGER = 0.5  # seconds an idle worker waits for the next job before it ends
+# Seconds an idle worker waits for the next job before it ends: long enough that an event a
+# second (a load test's broadcast) reuses its worker instead of spawning one each time.
+LINGER = 2.0
 
 
 class Dispatcher:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
-__all__ = ["Emitter", "take", "catch_all_lists"]
+__all__ = ["Emitter", "take", "catch_all_lists", "listener_mode", "NOBODY", "DIRECT", "GREENLET"]
 
 Handler = Callable[..., Any]
 H = TypeVar("H", bound=Handler)
@@ -132,3 +132,19 @@ def take(emitter: Emitter, event: str) -> list[Handler]:
 def catch_all_lists(emitter: Emitter) -> tuple[list[Handler], list[Handler]]:
     """The live lists of incoming and outgoing catch-all handlers (changed in place, never replaced)."""
     return emitter._any, emitter._any_outgoing
+
+
+NOBODY, DIRECT, GREENLET = "nobody", "direct", "greenlet"
+
+
+def listener_mode(emitter: Emitter, event: Any) -> str:
+    """How an incoming ``event`` must be handled: NOBODY listens; DIRECT, every listener is
+    greensio's own and never blocks (marked ``direct = True``), so it runs where it is read;
+    GREENLET, a user's handler: in a handler greenlet."""
+    entries = emitter._listeners.get(event) if type(event) is str else None
+    if not entries:
+        return NOBODY
+    for handler, _ in entries:
+        if not getattr(handler, "direct", False):
+            return GREENLET
+    return DIRECT

@@ -44,7 +44,7 @@ from ._options import ManagerOptions, signature_with_options, split_options
 from ._outbox import Outbox
 from ._reconnector import Reconnector
 from ._runner import Runner
-from ._stats import Counters, Stats
+from ._stats import Counters, Stats, notify
 from ._upgrader import upgrade
 
 if TYPE_CHECKING:
@@ -375,6 +375,8 @@ class Manager:
         self.runner.arm(conn.engine.next_timer)
         self.counters.connects += 1
         log.info("connected to %s over %s (sid %s)", self._url_text, conn.transport.name, conn.sid)
+        for phase, seconds in dialed.phases:
+            notify(self.observer, "connect_phase", phase, seconds)
         self.fire("open")
         if reconnect_attempts is not None:
             self.counters.reconnects += 1
@@ -384,6 +386,7 @@ class Manager:
             if socket.active and conn.open:
                 socket.on_open()
         if self._can_upgrade(conn):
+            conn.upgrade_started = self.clock.now()
             conn.upgrader = self.runner.spawn(
                 upgrade, conn, self.outbox, self._dialer.open_websocket, self.options.timeout
             )
@@ -465,6 +468,7 @@ class Manager:
     def connection_upgraded(self, connection: Connection) -> None:
         self.limits = self.payload_limit()
         log.info("upgraded to websocket: %s", self._url_text)
+        notify(self.observer, "connect_phase", "upgrade", self.clock.now() - connection.upgrade_started)
         if self.options.remember_upgrade:
             _registry.remember_upgrade(self._dialer.key)
 

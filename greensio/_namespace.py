@@ -20,7 +20,7 @@ from ._core import sio
 from ._core.session import AckSlot, Frames, Session
 from ._core.sio import EVENT, RESERVED_EVENTS
 from ._dispatch import call_logged
-from ._emitter import Emitter, catch_all_lists, take
+from ._emitter import DIRECT, GREENLET, NOBODY, Emitter, catch_all_lists, listener_mode, take
 from ._exceptions import ConnectionError, DisconnectedError, PayloadTooLargeError, ProtocolError
 from ._io.transport import uncompressed
 from ._options import SocketOptions, resolve
@@ -67,6 +67,7 @@ class Namespace:
     __slots__ = (
         "socket", "host", "session", "options", "active", "ended", "retries", "inactive", "last_error", "router",
         "_events", "_any", "_any_outgoing", "_waiters", "_fail_fast", "_connecting_since", "_told_buffering",
+        "_joining_since",
     )  # fmt: skip
 
     def __init__(self, socket: Socket, events: Emitter, host: SocketHost, name: str, options: SocketOptions) -> None:
@@ -90,6 +91,7 @@ class Namespace:
         self._waiters: list[AsyncResult] = []
         self._fail_fast: list[AsyncResult] = []  # also in _waiters: they fail on the first error
         self._connecting_since = 0.0
+        self._joining_since = 0.0  # when the CONNECT was sent
         self._told_buffering = False
 
     # -- NamespaceSocket --------------------------------------------------------------
@@ -179,7 +181,7 @@ class Namespace:
                 raise
             session.discard(slot)
             if isinstance(exc, PayloadTooLargeError) and slot.error_first:
-                self.call_back(slot.callback, (exc,))
+                self.call_back(slot.take_callback(), (exc,))
                 return slot
             raise
         if self._any_outgoing:
@@ -256,6 +258,7 @@ class Namespace:
             self._connect_failed(ConnectionError(f"auth callable raised: {exc}"))
             return
         host = self.host
+        self._joining_since = host.clock.now()
         if host.options.timeout is not None:
             self.session.connect_deadline = host.clock.now() + host.options.timeout
             host.arm(self.session.connect_deadline)
@@ -282,7 +285,13 @@ class Namespace:
                 data = packet.data
                 ack_id = packet.id
                 args = data[1:] if session.pid is None else session.event_args(data, ack_id)
-                host.dispatch.submit(self._run_event, data[0], args, ack_id)
+                event = data[0]
+                mode = GREENLET if self.router is not None or self._any else listener_mode(self._events, event)
+                if mode is GREENLET or (ack_id is not None and mode is not NOBODY):
+                    host.dispatch.submit(self._run_event, event, args, ack_id)
+                elif mode is DIRECT:  # greensio's own non-blocking listeners (e.g. the Locust user's)
+                    self._run_event(event, args, None)
+                # NOBODY listens (and so no ack is sent, as in JS): nothing to start
             else:
                 session.hold(packet, size, host.options.max_message_size)
             if host.observer is not None:
@@ -292,7 +301,7 @@ class Namespace:
             if slot is not None:
                 if host.observer is not None:
                     notify(host.observer, "acked", slot.event, host.clock.now() - slot.sent_at)
-                self.call_back(slot.callback, slot.outcome(packet.data))
+                self.call_back(slot.take_callback(), slot.outcome(packet.data))
         elif kind == sio.CONNECT:
             self._on_connect(packet.data)
         elif kind == sio.DISCONNECT:
@@ -322,6 +331,7 @@ class Namespace:
             host.write(frames)
         if self.retries is not None:
             self.retries.drain(force=True)
+        notify(host.observer, "connect_phase", "namespace", now - self._joining_since)
         notify(host.observer, "connected", now - self._connecting_since, host.transport)
         waiters, self._waiters = self._waiters, []
         self._fail_fast = []
@@ -403,7 +413,7 @@ class Namespace:
             session.take_held()
             return
         for slot, err in session.on_disconnect():
-            self.call_back(slot.callback, (err,))
+            self.call_back(slot.take_callback(), (err,))
         self._connecting_since = self.host.clock.now()
         notify(self.host.observer, "disconnected", reason)
         self._fire("disconnect", reason)
@@ -412,7 +422,7 @@ class Namespace:
         """Fail acks whose deadline passed, and a CONNECT reply that is late; return the next deadline."""
         session = self.session
         for slot, err in session.expire(now):
-            self.call_back(slot.callback, (err,))
+            self.call_back(slot.take_callback(), (err,))
         if now >= session.connect_deadline:
             session.connect_deadline = math.inf
             self.on_open_failed(ConnectionError(f"no CONNECT reply for {self.namespace} within the timeout"))
@@ -439,9 +449,11 @@ class Namespace:
         session.connect_deadline = math.inf  # a CONNECT reply still awaited will never matter now
         if session.connected:  # e.g. a CONNECT_ERROR on a connected socket: no answer will come
             for slot, failure in session.on_disconnect():
-                self.call_back(slot.callback, (failure,))
+                self.call_back(slot.take_callback(), (failure,))
         for slot in session.drop_buffered(_waits_forever):
-            self.call_back(slot.callback, (DisconnectedError("the socket was disconnected before the call was sent"),))
+            self.call_back(
+                slot.take_callback(), (DisconnectedError("the socket was disconnected before the call was sent"),)
+            )
         try:
             self.host.detach(self)
         finally:

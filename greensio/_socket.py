@@ -254,7 +254,7 @@ class Socket(Emitter):
         """Drop the offline buffer; waiting error-first callbacks and ``call()``s fail."""
         ns = self._ns
         for slot in ns.session.clear_buffer():
-            ns.call_back(slot.callback, (DisconnectedError("the offline buffer was cleared"),))
+            ns.call_back(slot.take_callback(), (DisconnectedError("the offline buffer was cleared"),))
 
 
 Socket.__init__.__signature__ = signature_with_options(Socket.__init__)  # type: ignore[attr-defined]

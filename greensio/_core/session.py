@@ -34,6 +34,10 @@ Frames = list[Union[str, bytes]]
 AckCallback = Callable[..., Any]
 
 
+def _released(*args: Any) -> None:
+    """The callback of a slot whose callback was taken (never called: an ack is answered once)."""
+
+
 class AckSlot:
     """An emitted packet waiting for its acknowledgement."""
 
@@ -49,6 +53,12 @@ class AckSlot:
         self.sent = False
         self.done = False
         self.entry: Optional[tuple[Frames, Optional[AckSlot]]] = None
+
+    def take_callback(self) -> AckCallback:
+        """The callback, once: the slot lets go of it (and of the waiter or closure it holds),
+        since a settled slot may wait in the deadline heap until its deadline."""
+        callback, self.callback = self.callback, _released
+        return callback
 
     def outcome(self, args: list[Any]) -> tuple[Any, ...]:
         """The callback arguments for an ack carrying ``args``."""

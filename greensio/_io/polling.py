@@ -110,6 +110,7 @@ class _Connection:
         self._connector: Optional[gevent.Greenlet] = None
         self.closed = False
         self.bytes_in = self.bytes_out = 0  # on the wire, HTTP headers included
+        self.connect_seconds = 0.0  # of the last TCP connection (TLS and a proxy's tunnel included)
 
     def request(self, data: bytes, limit: int, timeout: Optional[float]) -> Response:
         """Send one request and return its response (body at most ``limit`` bytes on the wire).
@@ -152,6 +153,7 @@ class _Connection:
     def _connect(self) -> Any:
         # Connecting in a helper greenlet lets close() interrupt it at once.
         host, port, timeout = self._addr[:3]
+        started = time.monotonic()
         helper = gevent.spawn(_try_connect, *self._addr)
         self._connector = helper
         try:
@@ -170,6 +172,7 @@ class _Connection:
         self._sock = sock
         self._sock_timeout = timeout
         self._reused = False
+        self.connect_seconds = time.monotonic() - started
         return sock
 
     def _response(self, sock: Any, limit: int) -> tuple[Response, bytes]:
@@ -265,6 +268,11 @@ class PollingTransport:
             self.close()
             raise
         return self, packets
+
+    @property
+    def connect_seconds(self) -> float:
+        """Seconds the handshake GET's TCP connection took (TLS and a proxy's tunnel included)."""
+        return self._get.connect_seconds
 
     def speak(self, protocol: Protocol) -> None:
         """Read and write in ``protocol`` from now on (the handshake answered in it; before ``begin``)."""

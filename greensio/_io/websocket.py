@@ -55,6 +55,7 @@ RECV_SIZE = 256 * 1024
 # What one hub callback reads: a flood of tiny frames (empty fragments, PONGs) is parsed
 # 64 KiB per turn of the hub, so other greenlets run in between.
 WATCH_READ = 64 * 1024
+TURN_BUDGET = 0.02  # seconds of reading watched sockets per turn of the hub
 _CLOSE_NORMAL = b"\x03\xe8"  # status 1000
 _TLS_SOCKETS = (ssl.SSLSocket, gssl.SSLSocket)
 _UNCOMPRESSED = (UncompressedText, UncompressedBinary)
@@ -63,6 +64,34 @@ _TIOCOUTQ: Optional[int] = getattr(termios, "TIOCOUTQ", None)  # Linux and the B
 # hub -> (buffer, view): watched reads of one thread land in one buffer (one read at a time
 # per hub; a thread's hub is its own, and recv_into releases the GIL)
 _recv_buffers: weakref.WeakKeyDictionary[Any, tuple[bytearray, memoryview]] = weakref.WeakKeyDictionary()
+
+
+class _Turn:
+    """How long the current turn of one hub's loop has spent reading watched sockets.
+
+    When a broadcast makes thousands of sockets readable at once, reading them all in
+    one turn would hold every waiting greenlet (the users' calls) for that long: past
+    TURN_BUDGET, a socket is put aside until the next turn (its watcher restarted from
+    a zero timer), and the greenlets woken meanwhile run in between.
+    """
+
+    __slots__ = ("loop", "mark", "started")
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.mark = -1.0
+        self.started = 0.0
+
+    def spent(self) -> bool:
+        mark = self.loop.now()  # the loop's time, updated once per turn
+        if mark != self.mark:
+            self.mark = mark
+            self.started = time.perf_counter()
+            return False
+        return time.perf_counter() - self.started > TURN_BUDGET
+
+
+_turns: weakref.WeakKeyDictionary[Any, _Turn] = weakref.WeakKeyDictionary()
 
 
 def _recv_buffer(hub: Any) -> tuple[bytearray, memoryview]:
@@ -128,7 +157,10 @@ class WebSocketTransport:
         self._peer_closed = False  # the server sent a CLOSE frame
         self.bytes_in = 0
         self.bytes_out = 0
+        self.connect_seconds = 0.0
+        """Seconds its TCP connection took (TLS and a proxy's tunnel included)."""
         self._watcher: Any = None  # the io watcher while reading in hub callbacks (watch())
+        self._paused = False
         self._on_packets: Optional[Callable[[list[Packet]], None]] = None
         self._on_closed: Optional[Callable[[str, Optional[ProtocolError]], None]] = None
 
@@ -139,10 +171,12 @@ class WebSocketTransport:
         Connection failures raise TransportClosed (with the OSError as cause); a
         refused or broken handshake raises the core's HandshakeError.
         """
+        started = time.monotonic()
         try:
             sock = open_connection(params.host, params.port, params.timeout, params.ssl_context, params.proxy)
         except OSError as exc:
             raise TransportClosed("transport error", f"cannot connect to {params.host}:{params.port}: {exc}") from exc
+        connected = time.monotonic() - started
         try:
             compression, early = _handshake(sock, params)
         except OSError as exc:
@@ -154,6 +188,7 @@ class WebSocketTransport:
         sock.settimeout(None)
         transport = cls(sock, params.max_message, compression, params.protocol)
         transport._early = early
+        transport.connect_seconds = connected
         return transport
 
     def speak(self, protocol: Protocol) -> None:
@@ -208,6 +243,11 @@ class WebSocketTransport:
         hub = gevent.get_hub()
         self._on_packets, self._on_closed = on_packets, on_closed
         self._buffer, self._view = _recv_buffer(hub)
+        turn = _turns.get(hub)
+        if turn is None:
+            turn = _turns[hub] = _Turn(hub.loop)
+        self._turn = turn
+        self._loop = hub.loop
         self._raw = raw
         self._watcher = hub.loop.io(raw.fileno(), 1)
         self._watcher.start(self._readable)
@@ -215,14 +255,21 @@ class WebSocketTransport:
 
     def pause_reading(self) -> None:
         """Stop reading until ``resume_reading()`` (watch mode)."""
+        self._paused = True
         if self._watcher is not None:
             self._watcher.stop()
 
     def resume_reading(self) -> None:
+        self._paused = False
         if self._watcher is not None and self._on_closed is not None:
             self._watcher.start(self._readable)
 
     def _readable(self) -> None:
+        if self._turn.spent():
+            self._watcher.stop()
+            deferred = self._loop.timer(0.0)
+            deferred.start(self._resume_next_turn, deferred)
+            return
         try:
             n = self._raw.recv_into(self._buffer, WATCH_READ)
         except BlockingIOError:
@@ -246,6 +293,11 @@ class WebSocketTransport:
             self._on_packets(packets)  # type: ignore[misc]
         if self._peer_closed:
             self._end("transport close")
+
+    def _resume_next_turn(self, deferred: Any) -> None:
+        deferred.close()
+        if self._watcher is not None and self._on_closed is not None and not self._paused:
+            self._watcher.start(self._readable)
 
     def _end(self, reason: str, error: Optional[ProtocolError] = None) -> None:
         """Watch mode: the connection is over; tell the owner once."""

@@ -392,7 +392,7 @@ def test_an_idle_connected_client_holds_no_greenlet(server):
         assert sio.call("echo", "x", timeout=WAIT) == "x"
         with gevent.Timeout(WAIT, AssertionError("greenlets still alive while idle")):
             while live_greenlets() - greenlets:
-                gevent.sleep(0.05)  # polls for the idle handler worker to end (its linger is 0.5 s)
+                gevent.sleep(0.05)  # polls for the idle handler worker to end (its linger is 2 s)
         assert sio.call("echo", "still read", timeout=WAIT) == "still read"
 
 

@@ -100,3 +100,20 @@ def test_emit_threadsafe_from_another_os_thread(server):
         acked = Recorder()
         gevent.get_hub().threadpool.spawn(sio.emit_threadsafe, "echo", "from a thread", callback=acked).get()
         assert acked.wait(1) == [("from a thread",)]
+
+
+def test_the_observer_gets_each_connect_phase_of_a_real_connect(server):
+    class Phases:
+        def __init__(self) -> None:
+            self.seen = Recorder()
+
+        def connect_phase(self, phase, seconds):
+            self.seen(phase, seconds > 0)
+
+    observer = Phases()
+    sio = connect(server.url, observer=observer)
+    upgrades = TRANSPORTS[0] == "polling" and "websocket" in TRANSPORTS
+    expected = ["tcp", "handshake", "namespace"] + (["upgrade"] if upgrades else [])
+    observer.seen.wait(len(expected))
+    sio.disconnect()
+    assert observer.seen.calls == [(phase, True) for phase in expected]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from greensio._emitter import Emitter, take
+from greensio._emitter import DIRECT, GREENLET, NOBODY, Emitter, listener_mode, take
 
 
 def h1(*args: Any) -> None:
@@ -239,3 +239,20 @@ def test_any_decorator_style() -> None:
 
     assert e.listeners_any() == [everything]
     assert e.listeners_any_outgoing() == [sent]
+
+
+def test_listener_mode_says_whether_an_event_needs_a_handler_greenlet() -> None:
+    e = Emitter()
+
+    def own(*args: Any) -> None:
+        pass
+
+    own.direct = True  # type: ignore[attr-defined]
+    assert listener_mode(e, "news") is NOBODY
+    assert listener_mode(e, 42) is NOBODY  # not an event name: nobody can listen
+    e.on("news", own)
+    assert listener_mode(e, "news") is DIRECT
+    e.on("news", lambda *a: None)
+    assert listener_mode(e, "news") is GREENLET
+    e.off("news")
+    assert listener_mode(e, "news") is NOBODY

@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 SETTLE_ROUNDS = 8
-LINGER_BOUND = 2.0  # seconds: more than Dispatcher's LINGER, the most an idle handler greenlet waits for work
+LINGER_BOUND = 3.0  # seconds: more than Dispatcher's LINGER, the most an idle handler greenlet waits for work
 
 
 def settle(rounds: int = SETTLE_ROUNDS) -> None:

@@ -9,6 +9,7 @@ import pytest
 from gevent.event import Event
 
 import greensio
+from greensio._core import sio as sio_packet
 
 from .fakes import Recorder, Rig
 
@@ -61,6 +62,9 @@ class Observer:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
+    def connect_phase(self, phase: str, seconds: float) -> None:
+        self.calls.append(("phase", phase, seconds))
+
     def connected(self, seconds: float, transport: str) -> None:
         self.calls.append(("connected", seconds, transport))
 
@@ -85,7 +89,9 @@ def test_the_observer_is_told_about_connects_sends_receives_acks_and_disconnects
     rig.clock.advance(2)
     rig.server.open_gate.set()
     rig.settle()
-    assert observer.calls == [("connected", 2.0, "websocket")]
+    assert observer.calls.pop(0) == ("phase", "tcp", 0.0)  # a fake transport does no TCP
+    assert observer.calls == [("phase", "handshake", 2.0), ("phase", "namespace", 0.0), ("connected", 2.0, "websocket")]
+    del observer.calls[:]
     sio.emit("hello", 1)
     sio.emit("question", callback=Recorder())
     rig.clock.advance(0.25)
@@ -95,7 +101,7 @@ def test_the_observer_is_told_about_connects_sends_receives_acks_and_disconnects
     rig.settle()
     rig.server.drop()
     rig.settle()
-    assert observer.calls[1:] == [
+    assert observer.calls == [
         ("sent", "hello", len('2["hello",1]')),
         ("sent", "question", len('20["question"]')),
         ("acked", "question", 0.25),
@@ -151,3 +157,51 @@ def test_stats_count_connects_reconnects_packets_bytes_and_the_buffer(rig: Rig) 
     assert (stats.connects, stats.reconnects, stats.buffered) == (2, 1, 0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         stats.connects = 5  # type: ignore[misc]
+
+
+def test_connect_phases_time_the_namespace_reply_and_the_upgrade(rig: Rig) -> None:
+    rig.server.answer_connects = False
+    rig.server.probe_answer = "ignore"
+    observer = Observer()
+    sio = rig.socket(observer=observer)
+    rig.settle()
+    rig.clock.advance(0.5)
+    rig.server.connect_reply()
+    rig.clock.advance(0.25)
+    rig.server.answer_probe()
+    rig.settle()
+    assert sio.transport == "websocket"
+    phases = [call for call in observer.calls if call[0] == "phase"]
+    assert phases == [
+        ("phase", "tcp", 0.0),
+        ("phase", "handshake", 0.0),
+        ("phase", "namespace", 0.5),
+        ("phase", "upgrade", 0.75),
+    ]
+
+
+def test_an_event_nobody_listens_to_starts_no_greenlet_and_is_not_acked(rig: Rig) -> None:
+    sio = rig.connected()
+    rig.settle()
+    before = set(sio.manager.runner.greenlets)
+    rig.server.session.send(rig.server.frames(sio_packet.EVENT, "/", ["unheard", 1], 7))
+    rig.settle()
+    assert set(sio.manager.runner.greenlets) == before
+    assert [p for p in rig.server.packets if p.type == sio_packet.ACK] == []  # as in JS: no handler, no ack
+
+
+def test_greensios_own_direct_listeners_run_where_the_event_is_read(rig: Rig) -> None:
+    sio = rig.connected()
+    rig.settle()
+    got = []
+
+    def own(n: int) -> None:
+        got.append(n)
+
+    own.direct = True  # type: ignore[attr-defined]
+    sio.on("tick", own)
+    before = set(sio.manager.runner.greenlets)
+    rig.server.emit("tick", 1)
+    rig.settle()
+    assert got == [1]
+    assert set(sio.manager.runner.greenlets) == before
