@@ -71,7 +71,9 @@ mixes the 0 ms ``emit``/``recv`` rows with the round trips: read the per-row fig
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from typing import Any, Callable, Mapping, Optional, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -130,6 +132,8 @@ class SocketIOUser(User):
     """Report every event received as a ``recv`` request (read at each event)."""
     push_latency: Mapping[str, Callable[..., float]] = {}
     """``{event: extractor}``: ``extractor(*args)`` is the server's send time (epoch s or ms), see ``push``."""
+    gc_freeze: bool = True
+    """Once a ramp-up's users are connected, ``gc.freeze()`` the process until the test stops (see Memory)."""
 
     sio: greensio.Socket
 
@@ -145,6 +149,7 @@ class SocketIOUser(User):
         self._connected_once = False
         self._last_connect_error: Optional[BaseException] = None
         self._stopping = False
+        self._connect_counted = False
         options: dict[str, Any] = {"force_new": True, "transports": tuple(self.transports), **self.socketio_options}
         if self.auth is not None:
             options["auth"] = self.auth
@@ -162,8 +167,21 @@ class SocketIOUser(User):
         """Locust's ``User.start``; the hub lag sampler runs while any user's greenlet does."""
         started = super().start(group)
         _HUB_LAG.join(self.environment)
-        started.link(lambda _: _HUB_LAG.leave(self.environment))
+        if self.gc_freeze:
+            _GC_FREEZE.hook(self.environment)
+        _GC_FREEZE.connecting += 1  # from now until on_start's connect ends (or the user does)
+        self._connect_counted = True
+        started.link(self._ended)
         return started
+
+    def _ended(self, greenlet: Any) -> None:
+        _HUB_LAG.leave(self.environment)
+        self._connect_ended()
+
+    def _connect_ended(self) -> None:
+        if self._connect_counted:
+            self._connect_counted = False
+            _GC_FREEZE.connect_ended()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -188,6 +206,7 @@ class SocketIOUser(User):
             return
         finally:
             sio.off("connect_error", self._on_connect_error)
+            self._connect_ended()
         sio.manager.on("reconnect_error", self._on_reconnect_error)
 
     def on_stop(self) -> None:
@@ -211,16 +230,30 @@ class SocketIOUser(User):
         pending = self._pending_calls
         pending[event] = pending.get(event, 0) + 1
         start = time.perf_counter()
+        # Without an ack_timeout option the timeout is a gevent.Timeout around an ack wait with
+        # no deadline, rather than greensio's own: that one keeps each settled ack (and its
+        # waiter) until its deadline, and with thousands of users those are most of the
+        # garbage collector's work.
+        timer = None
+        if timeout is not None and self._ack_timeout is None:
+            timer, timeout_arg = gevent.Timeout.start_new(timeout), None
+        else:
+            timeout_arg = timeout
         try:
-            return self.sio.call(event, *args, timeout=timeout)
+            return self.sio.call(event, *args, timeout=timeout_arg)
         except BaseException as exc:
             left = pending.get(event, 0)
             if left > 0:  # not acked, so the observer did not count it down
                 pending[event] = left - 1
-            if not isinstance(exc, greensio.Error):
+            if exc is timer:
+                exc = greensio.TimeoutError(f"no ack for {event!r} within {timeout} s")
+            elif not isinstance(exc, greensio.Error):
                 raise
             self._report_failure("call", event, (time.perf_counter() - start) * 1000.0, exc)
             return None
+        finally:
+            if timer is not None:
+                timer.close()
 
     def emit(
         self,
@@ -402,6 +435,49 @@ class _HubLagRows:
 
 
 _HUB_LAG = _HubLagRows()
+
+
+class _GcFreeze:
+    """Freezes the process's objects (``gc.freeze()``) once the users of a ramp-up are connected.
+
+    Thousands of connected users are hundreds of thousands of long-lived objects; without
+    this, each full collection walks them all, blocking the hub for a second or more at
+    10,000 users. Frozen objects are never walked (nor collected: cyclic garbage among
+    them waits for ``gc.unfreeze()`` at the test's stop).
+    """
+
+    def __init__(self) -> None:
+        self.connecting = 0  # SocketIOUsers in on_start's connect
+        self.ramp_done = False  # a spawning_complete came, not yet followed by a freeze
+        self.freezes = 0
+        self._hooked: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def hook(self, environment: Any) -> None:
+        if environment not in self._hooked:
+            self._hooked.add(environment)
+            environment.events.spawning_complete.add_listener(self._spawning_complete)
+            environment.events.test_stop.add_listener(self._test_stop)
+
+    def connect_ended(self) -> None:
+        self.connecting -= 1
+        self._maybe_freeze()
+
+    def _spawning_complete(self, **kwargs: Any) -> None:
+        self.ramp_done = True
+        self._maybe_freeze()
+
+    def _maybe_freeze(self) -> None:
+        if self.ramp_done and self.connecting <= 0:
+            self.ramp_done = False
+            gc.freeze()  # O(1): the generations' lists are moved, nothing is walked
+            self.freezes += 1
+
+    def _test_stop(self, **kwargs: Any) -> None:
+        self.ramp_done = False
+        gc.unfreeze()
+
+
+_GC_FREEZE = _GcFreeze()
 
 
 def _with_namespace(url: str, namespace: Optional[str]) -> str:

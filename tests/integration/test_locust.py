@@ -4,6 +4,7 @@ run distributed (a master and two workers as child processes)."""
 from __future__ import annotations
 
 import csv
+import gc
 import subprocess
 import sys
 import time
@@ -166,12 +167,19 @@ def test_a_user_reports_its_connect_call_and_ack_round_trips_emits_and_received_
     assert not [r for r in h.requests if r["request_type"] == "disconnect"]  # "io client disconnect" is not a failure
 
 
-def test_a_call_timeout_is_a_failure_and_the_task_goes_on(node_server, harness):
+@pytest.mark.parametrize("ack_timeout", [None, 0.1])
+def test_a_call_timeout_is_a_failure_and_the_task_goes_on(node_server, harness, ack_timeout):
     results: list[Any] = []
+    users: list[SocketIOUser] = []
 
     class SilentUser(SuiteUser):
         wait_time = constant(0)
-        call_timeout = 0.1
+        call_timeout = 0.1  # a gevent.Timeout around the wait; with ack_timeout set, greensio's own
+        socketio_options = {"ack_timeout": ack_timeout} if ack_timeout else {}
+
+        def on_start(self) -> None:
+            users.append(self)
+            super().on_start()
 
         @task
         def ask(self) -> None:
@@ -181,11 +189,14 @@ def test_a_call_timeout_is_a_failure_and_the_task_goes_on(node_server, harness):
     h.start(1)
     failures = h.wait_for("call", "nobody_acks_this", 2, failed=True)
     h.stop()
+    message = "no ack for 'nobody_acks_this' " + ("in time" if ack_timeout else "within 0.1 s")
     assert all(isinstance(r["exception"], greensio.TimeoutError) for r in failures)
+    assert {str(r["exception"]) for r in failures} == {message}
     assert all(r["response_time"] >= 100 for r in failures)
     assert results[:2] == [None, None]
     assert not h.user_errors
     assert h.env.stats.get("nobody_acks_this", "call").num_failures >= 2
+    assert not users[0].sio._ns.session.acks  # no ack slot outlives its call
 
 
 def test_a_lost_connection_fails_the_call_in_flight_reports_the_disconnect_and_the_reconnect(node_server, harness):
@@ -230,13 +241,15 @@ def test_a_server_disconnect_is_a_failure(node_server, harness):
             if self.sio.connected:
                 self.emit("disconnect_me")
             else:
-                self.call("echo", 1)  # no reconnect after a server disconnect: it times out
+                self.call("echo", 1)  # no reconnect after a server disconnect: it fails at once
 
     h = harness(LeavingUser, node_server.url)
     h.start(1)
     h.wait_for("disconnect", "io server disconnect", failed=True)
-    h.wait_for("call", "echo", failed=True)
+    (failed_call, *_) = h.wait_for("call", "echo", failed=True)
     h.stop()
+    assert isinstance(failed_call["exception"], greensio.DisconnectedError)
+    assert failed_call["response_time"] < 200  # not after call_timeout
     assert len(h.matching("disconnect", "io server disconnect")) == 1
     assert not h.user_errors
 
@@ -352,6 +365,31 @@ def test_the_hub_lag_is_one_row_a_second_per_process_and_shows_a_blocked_hub(nod
     assert all(later - earlier >= 0.9 for earlier, later in zip(starts, starts[1:])), starts
     h.stop()
     h.until(lambda: locust_contrib._HUB_LAG._sampler is None, "the sampler ends with the last user")
+
+
+@pytest.mark.parametrize("gc_freeze", [True, False])
+def test_the_process_is_gc_frozen_once_the_ramp_up_is_connected_and_unfrozen_at_stop(node_server, harness, gc_freeze):
+    class Idle(SuiteUser):
+        wait_time = constant(0.2)
+
+        @task
+        def nothing(self) -> None:
+            pass
+
+    Idle.gc_freeze = gc_freeze
+    freezes = locust_contrib._GC_FREEZE.freezes
+    h = harness(Idle, node_server.url)
+    h.start(3)
+    h.wait_for("connect", "/", 3)
+    ramp_done = lambda: h.runner.state == "running" and locust_contrib._GC_FREEZE.connecting == 0  # noqa: E731
+    h.until(ramp_done, "spawning complete and every connect over")
+    if gc_freeze:  # frozen by then: the freeze follows the later of the two at once
+        assert locust_contrib._GC_FREEZE.freezes == freezes + 1
+        assert gc.get_freeze_count() > 0
+    else:
+        assert locust_contrib._GC_FREEZE.freezes == freezes and gc.get_freeze_count() == 0
+    h.stop()
+    assert gc.get_freeze_count() == 0
 
 
 def test_push_latency_rows_come_from_the_servers_send_time_in_seconds_or_milliseconds(node_server, harness):
