@@ -63,6 +63,18 @@ failed reconnect attempt (``reconnect_error``). None of these raise into Locust'
 task runner. The ``DisconnectedError`` of acks still pending when ``on_stop``
 disconnects is not a failure.
 
+``self.call()``'s timeout (``call_timeout``) is a ``gevent.Timeout`` around an ack wait
+with no deadline, unless ``socketio_options`` sets ``ack_timeout`` (then greensio's own
+timeout applies): greensio keeps an acked packet with a deadline until that deadline,
+which with thousands of users is most of the garbage collector's work.
+
+Memory: once the users of a ramp-up are connected (Locust's ``spawning_complete`` and no
+SocketIOUser still in ``on_start``'s connect), the process is ``gc.freeze()``-d: thousands
+of connected users are hundreds of thousands of long-lived objects, and without this
+every full collection walks them all (about a second of blocked hub at 10,000 users).
+``gc.unfreeze()`` when the test stops. Cyclic garbage among frozen objects (what a
+reconnecting user leaves behind) waits for that. ``gc_freeze = False`` opts out.
+
 Cost: reporting a request takes Locust a few microseconds of CPU (about as much as
 greensio's whole emit), so ``report_emits = False`` / ``report_received = False``
 roughly double the rate one process can emit or receive. Locust's "Aggregated" row
