@@ -7,6 +7,11 @@ packets to the engine state (a PING queues one PONG), Socket.IO packets to the
 decoder and on to their namespace socket. At most ``YIELD_EVERY`` packets are fed
 per turn of the hub, so a flood never starves other greenlets.
 
+In Engine.IO v3 (``protocol.client_pings``) the heartbeat is the client's: the
+deadline timer's ``check_heartbeat`` writes a PING when one is due, the server's
+PONG gives the round trip (``pong_lag_*`` in Stats), and any packet read shows
+the server alive.
+
 The connection ends once, with the first reason: the server's CLOSE ("transport
 close"), a transport failure, a malformed packet ("parse error"), a silent server
 ("ping timeout"), or ``abort(reason)`` from the Manager. Its end is reported to the
@@ -25,6 +30,8 @@ import gevent
 from . import _packetlog as packetlog
 from ._contracts import ConnectionHost
 from ._core.engine import EngineClosed, EngineState
+from ._core.engine3 import EngineState3
+from ._core.protocol import V4, Protocol
 from ._exceptions import ProtocolError
 from ._io.transport import Packet, Transport, TransportClosed, Watchable
 
@@ -43,15 +50,24 @@ class Connection:
     """An open Engine.IO session over one transport (two during the upgrade)."""
 
     __slots__ = (
-        "transport", "engine", "state", "close_reason", "upgrader", "_host", "_clock", "_loop", "_decoder",
-        "_max_message", "_packet_size", "_reader", "_watching", "_last_ping", "_sockets", "__weakref__",
+        "transport", "engine", "protocol", "state", "close_reason", "upgrader", "_host", "_clock", "_loop",
+        "_decoder", "_max_message", "_packet_size", "_reader", "_watching", "_last_ping", "_sockets",
+        "_client_pings", "__weakref__",
     )  # fmt: skip
 
     def __init__(
-        self, host: ConnectionHost, transport: Transport, engine: EngineState, decoder: Any, max_message: int
+        self,
+        host: ConnectionHost,
+        transport: Transport,
+        engine: Union[EngineState, EngineState3],
+        decoder: Any,
+        max_message: int,
+        protocol: Protocol = V4,
     ) -> None:
         self.transport = transport
         self.engine = engine
+        self.protocol = protocol
+        self._client_pings = protocol.client_pings
         self.state = State.OPEN
         self.close_reason: Optional[str] = None
         self.upgrader: Optional[gevent.Greenlet] = None
@@ -171,9 +187,9 @@ class Connection:
         for i in range(start, stop):
             packet = packets[i]
             if isinstance(packet, str):
-                if packet[:1] == "4":
+                if packet.startswith("4"):
                     size += len(packet) - 1
-                    pkt = decoder.feed_text(packet[1:])
+                    pkt = decoder.feed_text(packet, 1)
                 else:
                     if debug:
                         packetlog.log_received(packet, len(packet))
@@ -192,10 +208,16 @@ class Connection:
                     socket.on_packet(pkt, size)
                 size = 0
         self._packet_size = size
+        if self._client_pings:  # v3: anything from the server shows it alive
+            engine.alive(self._clock.now())
 
-    def _control(self, engine: EngineState, packet: str) -> None:
+    def _control(self, engine: Union[EngineState, EngineState3], packet: str) -> None:
         now = self._clock.now()
         engine.receive(packet, now)
+        if self._client_pings:
+            if packet[:1] == "3":  # the next PING is due pingInterval from now
+                self._pong_received(cast(EngineState3, engine))
+            return
         if engine.outbox:
             handshake = engine.handshake
             expected = self._last_ping + (handshake.ping_interval if handshake is not None else 0.0)
@@ -219,12 +241,37 @@ class Connection:
 
     # -- ending ---------------------------------------------------------------------
 
+    def _pong_received(self, engine: EngineState3) -> None:
+        """v3: the server answered our PING: arm the timer for the next one; ``pong_lag_*`` hold the round trip."""
+        self._host.runner.arm(engine.next_timer)
+        rtt = engine.rtt
+        if rtt is not None:
+            counters = self._host.counters
+            counters.pong_lag_last = rtt
+            counters.pong_lag_max = max(counters.pong_lag_max, rtt)
+
     def check_heartbeat(self, now: float) -> float:
-        """End the connection if the server went silent; return the heartbeat deadline."""
+        """End the connection if the server went silent (v3: send the PING that is due first);
+        return when to check again."""
         engine = self.engine
+        if self._client_pings:
+            return self._client_heartbeat(cast(EngineState3, engine), now)
         if self.state is State.OPEN and engine.expired(now):
             self.abort("ping timeout")
         return engine.deadline
+
+    def _client_heartbeat(self, engine: EngineState3, now: float) -> float:
+        if self.state is not State.OPEN:
+            return engine.next_timer
+        if engine.expired(now):
+            self.abort("ping timeout")
+            return engine.next_timer
+        engine.tick(now)
+        if engine.outbox:
+            self._host.outbox.write(engine.outbox)
+            engine.outbox.clear()
+            self._host.fire("ping")
+        return engine.next_timer
 
     def abort(self, reason: str) -> None:
         """End the connection with ``reason`` (the first reason wins)."""

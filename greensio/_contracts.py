@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence
 
 from ._core.sio import Packet as SioPacket
-from ._exceptions import ConnectionError
+from ._exceptions import ConnectionError, ProtocolError
 from ._io.transport import Packet
 
 if TYPE_CHECKING:
     from ._clock import Clock
     from ._connection import Connection
+    from ._core.sio3 import Link
     from ._dispatch import Dispatcher
     from ._options import ManagerOptions
     from ._outbox import Outbox
@@ -71,17 +72,26 @@ class NamespaceSocket(Protocol):
     def next_deadline(self) -> float:
         """The earliest ack deadline (``inf`` when none)."""
 
+    def resolved_auth(self) -> Optional[dict[str, Any]]:
+        """The ``auth`` option's value now (a callable is called), or None."""
+
 
 class SocketHost(Protocol):
     """A Manager as its namespace sockets use it."""
 
     options: ManagerOptions
+    home_hub: Any
+    """The hub of the thread that may use the sockets (None in a forked child)."""
+    limits: Optional[tuple[int, bool]]
+    """The server's maxPayload and whether binary goes base64-encoded, while connected."""
     encoder: Encoder
     observer: Any
     clock: Clock
     dispatch: Dispatcher
     write: Callable[[Sequence[Packet]], None]
     """Queue one packet's frames; they leave in order, contiguously (never blocks)."""
+    link: Optional[Link]
+    """Engine.IO v3 (Socket.IO 2.x servers): what joining and leaving a namespace takes; None in v4."""
 
     def check_usable(self) -> None:
         """Raise ``greensio.Error`` in a forked child or from a thread that is not the hub's."""
@@ -98,8 +108,8 @@ class SocketHost(Protocol):
     def writable_now(self) -> bool:
         """Nothing waits to be written (a volatile emit is dropped otherwise)."""
 
-    def payload_limit(self) -> Optional[tuple[int, bool]]:
-        """The server's maxPayload and whether binary goes base64-encoded, while connected."""
+    def settle_writes(self) -> None:
+        """Before a namespace DISCONNECT: let what was emitted reach the server first (bounded)."""
 
     def arm(self, deadline: float) -> None:
         """Make the deadline timer fire no later than ``deadline``."""
@@ -117,6 +127,13 @@ class SocketHost(Protocol):
 
     def register(self, socket: NamespaceSocket) -> None:
         """A new socket for its namespace."""
+
+    def others_active(self, socket: NamespaceSocket) -> bool:
+        """Another socket than ``socket`` is active."""
+
+    def connect_reply_failed(self, data: Any, error: ProtocolError) -> Optional[ConnectionError]:
+        """A CONNECT reply the socket could not take: the error to report, or None when the connection
+        is being reopened in Engine.IO v3 (the socket just waits)."""
 
 
 class ConnectionHost(Protocol):

@@ -28,13 +28,16 @@ from gevent._hub_local import get_hub_if_exists
 from . import _registry
 from ._clock import GEVENT_CLOCK, Clock
 from ._codecs import codecs_for
-from ._connection import Connection
+from ._connection import Connection, State
+from ._core import sio
 from ._core.backoff import Backoff
+from ._core.protocol import V4
+from ._core.sio3 import Link
 from ._core.url import Target, parse_url
-from ._dial import Dialed, Dialer
+from ._dial import Dialed, Dialer, RootRefused
 from ._dispatch import Dispatcher
 from ._emitter import Emitter, take
-from ._exceptions import ConnectionError, Error
+from ._exceptions import ConnectionError, Error, ProtocolError
 from ._io.factory import GeventTransports
 from ._io.transport import Packet, TransportFactory
 from ._options import ManagerOptions, signature_with_options, split_options
@@ -54,9 +57,13 @@ if TYPE_CHECKING:
 __all__ = ["Manager", "ManagerState", "manager_for"]
 
 log = logging.getLogger("greensio")
+_OPEN = State.OPEN
 FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to go out
 UNSENT_LIMIT = 4 * 2**20  # bytes that may wait behind a server that does not read (or max_message_size)
 WARN_EVERY = 60.0  # seconds between warnings of one streak of failing connects
+SETTLE_TIMEOUT = 0.5  # at most this long before a namespace DISCONNECT (settle_writes)
+SETTLE_RECENT = 0.2  # writes older than this have reached the server's handlers long ago
+SETTLE_READ = 0.01  # time for the server to read what its TCP acknowledged
 
 
 class ManagerState(enum.Enum):
@@ -83,8 +90,8 @@ class Manager:
 
     __slots__ = (
         "__weakref__", "options", "observer", "encoder", "clock", "dispatch", "write", "runner", "outbox",
-        "counters", "sockets", "_target", "_url_text", "_events", "_decoder_class", "_dialer", "_reconnector",
-        "_conn", "_state", "_failing_since", "_warned_at",
+        "counters", "sockets", "home_hub", "limits", "link", "_target", "_url_text", "_events", "_decoder_class",
+        "_dialer", "_reconnector", "_conn", "_state", "_failing_since", "_warned_at", "_reopen_now",
     )  # fmt: skip
 
     def __init__(
@@ -104,6 +111,8 @@ class Manager:
         self.clock: Clock = _clock or GEVENT_CLOCK
         self._events = Emitter()
         self.runner = Runner(self.clock, self._on_deadline)
+        self.home_hub: Any = self.runner.hub  # None in a forked child: the sockets' cheap usability check
+        self.limits: Optional[tuple[int, bool]] = None  # payload_limit() of the open connection
         self.counters = Counters()
         self.dispatch = Dispatcher(self.runner.spawn, opts.handler_concurrency)
         self.encoder, self._decoder_class = codecs_for(opts.parser, opts.json)
@@ -113,6 +122,9 @@ class Manager:
         )
         self.write: Callable[[Sequence[Packet]], None] = self.outbox.write
         self.sockets: dict[str, NamespaceSocket] = {}
+        self.link: Optional[Link] = None
+        """The Socket.IO v4 side of an Engine.IO v3 connection (joining namespaces), else None."""
+        self._reopen_now = False  # the connection is dropped to be reopened in v3 at once
         self._dialer = Dialer(self._target, opts, _transports or GeventTransports(), self.clock)
         backoff = Backoff(opts.reconnection_delay, opts.reconnection_delay_max, opts.randomization_factor)
         self._reconnector = Reconnector(self, self.runner, backoff, opts.reconnection, opts.reconnection_attempts)
@@ -231,19 +243,44 @@ class Manager:
     def sendable(self) -> bool:
         """The connection is open and its heartbeat alive: a packet written now goes out."""
         conn = self._conn
-        if conn is None or not conn.open:
+        if conn is None or conn.state is not _OPEN:
             return False
-        conn.check_heartbeat(self.clock.now())
+        now = self.clock.now()
+        if now < conn.engine.deadline:
+            return True
+        conn.check_heartbeat(now)  # the timer has not fired yet (a throttled hub): close it now
         return conn.open
 
     def writable_now(self) -> bool:
         return self.outbox.writable_now()
 
+    def settle_writes(self) -> None:
+        """Before a namespace DISCONNECT: let what was emitted reach the server first (bounded).
+
+        socket.io servers run an event's handler on the next tick and drop it when the
+        socket left meanwhile: events read together with the DISCONNECT are lost (the JS
+        client loses them too). So queued packets are written, the server's TCP is given
+        time to acknowledge them, and a moment more to read them, when anything was
+        written lately. Polling needs none of it: each POST is answered before the next.
+        """
+        conn = self._conn
+        if conn is None or not conn.open or self.outbox.blocked or gevent.getcurrent() is self.runner.hub:
+            return  # (a blocked writer: the server is not reading; the close's flush deals with it)
+        with gevent.Timeout(SETTLE_TIMEOUT, False):
+            self.outbox.flush(SETTLE_TIMEOUT)
+            unsent = getattr(conn.transport, "unsent", None)
+            if unsent is None or self.clock.now() - self.outbox.last_write > SETTLE_RECENT:
+                return
+            while conn.open and unsent() > 0:
+                self.clock.sleep(0.001)
+            self.clock.sleep(SETTLE_READ)
+
     def payload_limit(self) -> Optional[tuple[int, bool]]:
         conn = self._conn
         if conn is None or not conn.open or conn.engine.handshake is None:
             return None
-        return conn.engine.handshake.max_payload, conn.transport.name == "polling"
+        # v3 POSTs binary as it is (binary framing); v4 polling carries it as base64
+        return conn.engine.handshake.max_payload, conn.transport.name == "polling" and conn.protocol is V4
 
     def arm(self, deadline: float) -> None:
         self.runner.arm(deadline)
@@ -258,6 +295,25 @@ class Manager:
     def run_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
         self.runner.run_threadsafe(fn, *args)
 
+    def others_active(self, socket: NamespaceSocket) -> bool:
+        """Another socket than ``socket`` is active."""
+        return any(s.active for s in self.sockets.values() if s is not socket)
+
+    def connect_reply_failed(self, data: Any, error: ProtocolError) -> Optional[ConnectionError]:
+        """A CONNECT reply the socket could not take; None when it means the server speaks v3 (a CONNECT
+        without payload, after an undecided WebSocket OPEN) and the connection is being reopened in v3."""
+        conn = self._conn
+        if data is not None or not self._dialer.guessed or (conn is not None and conn.protocol is not V4):
+            return ConnectionError(str(error))
+        if self._dialer.forced:
+            return ConnectionError(self._dialer.mismatch_message(V4, "websocket"))
+        if conn is not None and conn.open:
+            log.info("%s speaks Engine.IO v3 (Socket.IO 2.x): reconnecting in v3", self._url_text)
+            self._dialer.learned_v3()
+            self._reopen_now = True
+            conn.abort("transport error")
+        return None
+
     # -- ReconnectorHost ------------------------------------------------------------
 
     def wanted(self) -> bool:
@@ -265,16 +321,37 @@ class Manager:
         return any(s.active for s in self.sockets.values())
 
     def attempt(self) -> Dialed:
-        return self._dialer.dial()
+        return self._dialer.dial(self._auth_values)
+
+    def _auth_values(self) -> dict[str, Any]:
+        """The auth of the active sockets, merged in registration order (the first one wins a clash)."""
+        merged: dict[str, Any] = {}
+        for socket in list(self.sockets.values()):
+            if socket.active:
+                try:
+                    auth = socket.resolved_auth()
+                except Exception:  # the socket reports it when it joins
+                    continue
+                for key, value in (auth or {}).items():
+                    merged.setdefault(key, value)
+        return merged
 
     def opened(self, dialed: Dialed, reconnect_attempts: Optional[int]) -> None:
-        decoder = self._decoder_class(self.options.json.loads, self.options.max_attachments)
-        conn = Connection(self, dialed.transport, dialed.engine, decoder, self.options.max_message_size)
+        loads = self.options.json.loads
+        protocol = dialed.protocol
+        decoder = self._decoder_class(loads, self.options.max_attachments)
+        if protocol.implicit_root:
+            handshake = dialed.engine.handshake
+            link = self.link = protocol.new_link(decoder, handshake.sid if handshake is not None else "", loads)
+            link.on_root_refused = self._root_refused
+            decoder = link
+        conn = Connection(self, dialed.transport, dialed.engine, decoder, self.options.max_message_size, protocol)
         self._conn = conn
         self._set_state(ManagerState.OPEN)
         self._failing_since = None
         self.outbox.attach(conn.transport)
-        self.runner.arm(conn.engine.deadline)
+        self.limits = self.payload_limit()
+        self.runner.arm(conn.engine.next_timer)
         self.counters.connects += 1
         log.info("connected to %s over %s (sid %s)", self._url_text, conn.transport.name, conn.sid)
         self.fire("open")
@@ -303,6 +380,10 @@ class Manager:
         )
 
     def failed(self, err: ConnectionError, reconnecting: bool) -> None:
+        if isinstance(err, RootRefused):  # python-socketio 4 refused "/" (v3): every socket is refused
+            log.debug("%s refused the connection: %s", self._url_text, err)
+            self._refuse_waiting(err.refusal, but="")
+            return
         self.fire("error", err)
         told = [socket.on_open_failed(err) for socket in list(self.sockets.values())]
         now = self.clock.now()
@@ -327,14 +408,27 @@ class Manager:
         for handler in take(self._events, event):
             self.dispatch.submit(handler, *args)
 
+    def _root_refused(self, refusal: Any) -> None:
+        """v3: the server refused "/"; it answers no other namespace then (the "/" socket gets the packet)."""
+        self._refuse_waiting(refusal, but="/")
+
+    def _refuse_waiting(self, refusal: Any, but: str) -> None:
+        """Refuse every active socket not connected (but the one of namespace ``but``), as a CONNECT_ERROR."""
+        for socket in list(self.sockets.values()):
+            if socket.active and not socket.connected and socket.namespace != but:
+                socket.on_packet(sio.Packet(sio.CONNECT_ERROR, socket.namespace, refusal), 0)
+
     # -- ConnectionHost -------------------------------------------------------------
 
     def connection_closed(self, connection: Connection, reason: str) -> None:
         if connection is not self._conn:
             return
         self._conn = None
+        self.limits = None
+        self.link = None
         self.outbox.detach()
         self._rearm()
+        reopen_now, self._reopen_now = self._reopen_now, False
         if self._state is not ManagerState.OPEN:  # closing on purpose, or forked
             return
         log.info("disconnected from %s: %s", self._url_text, reason)
@@ -343,11 +437,12 @@ class Manager:
         self.fire("close", reason)
         if self.wanted():
             self._set_state(ManagerState.CONNECTING)
-            self._reconnector.start(after_loss=True)
+            self._reconnector.start(after_loss=not reopen_now)
         else:
             self._set_state(ManagerState.IDLE)
 
     def connection_upgraded(self, connection: Connection) -> None:
+        self.limits = self.payload_limit()
         log.info("upgraded to websocket: %s", self._url_text)
         if self.options.remember_upgrade:
             _registry.remember_upgrade(self._dialer.key)
@@ -419,6 +514,7 @@ class Manager:
             if conn is not None:
                 conn.stop()
             self._conn = None
+            self.limits = None
             self._rearm()
             self._set_state(ManagerState.IDLE)
         # Handlers still run on the old dispatcher; one may reopen a socket (JS allows connect()
@@ -436,6 +532,7 @@ class Manager:
         of the socket is closed without a shutdown, so the parent's connection lives on.
         """
         self._state = ManagerState.FORKED
+        self.home_hub = None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.transport.abandon()

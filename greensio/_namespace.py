@@ -12,11 +12,13 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult, Event
 
 from ._contracts import SocketHost
 from ._core import sio
 from ._core.session import AckSlot, Frames, Session
+from ._core.sio import EVENT, RESERVED_EVENTS
 from ._dispatch import call_logged
 from ._emitter import Emitter, catch_all_lists, take
 from ._exceptions import ConnectionError, DisconnectedError, PayloadTooLargeError, ProtocolError
@@ -63,7 +65,8 @@ class Namespace:
     """One namespace's session over a Manager's connection."""
 
     __slots__ = (
-        "socket", "host", "session", "options", "active", "ended", "retries", "inactive", "last_error", "router",
+        "socket", "host", "session", "options", "active", "ended", "leaving", "retries", "inactive", "last_error",
+        "router",
         "_events", "_any", "_any_outgoing", "_waiters", "_fail_fast", "_connecting_since", "_told_buffering",
     )  # fmt: skip
 
@@ -75,6 +78,8 @@ class Namespace:
         self.active = False
         self.ended = False
         """Disconnected by the user or the server, refused, or given up: not by a connection loss."""
+        self.leaving = False
+        """disconnect() waits for what was emitted to reach the server: what arrives meanwhile is dropped."""
         self.retries = RetryQueue(self, options.retries) if options.retries > 0 else None
         self.inactive = Event()
         self.inactive.set()
@@ -132,8 +137,19 @@ class Namespace:
     def leave(self) -> None:
         """The user's disconnect(): DISCONNECT if connected, then inactive for good."""
         if self.session.connected:
-            self.send_packet(sio.DISCONNECT, None)
+            self.leaving = True  # from here on nothing the server sends reaches the user (as in JS)
             self.on_close("io client disconnect")
+            try:
+                self.host.settle_writes()
+            finally:
+                link = self.host.link
+                if link is None:
+                    self.send_packet(sio.DISCONNECT, None)
+                else:
+                    text = link.leave(self.namespace, last=not self.host.others_active(self))
+                    if text is not None:
+                        self.host.write(["4" + text])
+                self.leaving = False
         self._deactivate(DisconnectedError("the socket was disconnected"))
 
     # -- sending ------------------------------------------------------------------------
@@ -149,9 +165,11 @@ class Namespace:
         compress: bool = True,
     ) -> Optional[AckSlot]:
         """Encode and send (or buffer) an event; the ack slot if a callback was given."""
-        check_event(event)
         host = self.host
-        host.check_usable()
+        if get_hub_if_exists() is not host.home_hub:  # another thread, or a forked child
+            host.check_usable()
+        if type(event) is not str or event in RESERVED_EVENTS:
+            check_event(event)
         session = self.session
         if timeout is None:
             timeout = self.options.ack_timeout
@@ -159,8 +177,10 @@ class Namespace:
         if callback is not None:
             slot = session.add_ack(event, callback, timeout, error_first or timeout is not None, host.clock.now())
         try:
-            first, attachments = host.encoder.encode(sio.EVENT, session.nsp, [event, *args], slot.id if slot else None)
-            self._check_size(first, attachments)
+            first, attachments = host.encoder.encode(EVENT, session.nsp, [event, *args], slot.id if slot else None)
+            limits = host.limits
+            if limits is not None and (attachments or len(first) * 4 >= limits[0]):
+                self._check_size(first, attachments, limits)
         except BaseException as exc:
             if slot is None:
                 raise
@@ -169,9 +189,10 @@ class Namespace:
                 self.call_back(slot.callback, (exc,))
                 return slot
             raise
-        for handler in self._any_outgoing:
-            call_logged(handler, event, *args)
-        frames = _frames(first, attachments)
+        if self._any_outgoing:
+            for handler in self._any_outgoing:
+                call_logged(handler, event, *args)
+        frames: Frames = ["4" + first] if not attachments and type(first) is str else _frames(first, attachments)
         if not compress:
             frames = [uncompressed(frame) for frame in frames]
         if session.connected and host.sendable():
@@ -197,10 +218,8 @@ class Namespace:
             host.arm(slot.deadline)
         return slot
 
-    def _check_size(self, first: Union[str, bytes], attachments: list[bytes]) -> None:
-        limits = self.host.payload_limit()
-        if limits is None:
-            return
+    @staticmethod
+    def _check_size(first: Union[str, bytes], attachments: list[bytes], limits: tuple[int, bool]) -> None:
         limit, base64 = limits
         size = len(first) + 1
         if size * 4 > limit and isinstance(first, str):
@@ -231,10 +250,14 @@ class Namespace:
 
     # -- driven by the Manager -----------------------------------------------------------
 
+    def resolved_auth(self) -> Optional[dict[str, Any]]:
+        """The ``auth`` option's value now (a callable is called), or None."""
+        return resolve(self.options.auth, "auth") if self.options.auth is not None else None
+
     def on_open(self) -> None:
         """The Engine.IO connection is open: join the namespace."""
         try:
-            auth = resolve(self.options.auth, "auth") if self.options.auth is not None else None
+            auth = self.resolved_auth()
         except Exception as exc:
             log.exception("the auth callable of %s raised", self.namespace)
             self._connect_failed(ConnectionError(f"auth callable raised: {exc}"))
@@ -243,17 +266,31 @@ class Namespace:
         if host.options.timeout is not None:
             self.session.connect_deadline = host.clock.now() + host.options.timeout
             host.arm(self.session.connect_deadline)
-        self.send_packet(sio.CONNECT, self.session.connect_data(auth))
+        link = host.link
+        if link is None:
+            self.send_packet(sio.CONNECT, self.session.connect_data(auth))
+            return
+        try:
+            text, reply = link.join(self.namespace, auth)  # v3: "/" is joined by the server, auth goes as a query
+        except ValueError as exc:  # a namespace v3 cannot write (a "," or "?" in it)
+            self._connect_failed(ConnectionError(str(exc)))
+            return
+        if text is not None:
+            host.write(["4" + text])
+        if reply is not None:
+            self.on_packet(reply, 0)
 
     def on_packet(self, packet: sio.Packet, size: int) -> None:
+        if self.leaving:
+            return
         kind = packet.type
         session = self.session
         host = self.host
-        if kind == sio.EVENT:
+        if kind == EVENT:
             if session.connected:
                 data = packet.data
                 ack_id = packet.id
-                args = session.event_args(data, ack_id)
+                args = data[1:] if session.pid is None else session.event_args(data, ack_id)
                 host.dispatch.submit(self._run_event, data[0], args, ack_id)
             else:
                 session.hold(packet, size, host.options.max_message_size)
@@ -282,7 +319,9 @@ class Namespace:
         try:
             session.on_connect(data)
         except ProtocolError as exc:
-            self._connect_failed(ConnectionError(str(exc)))
+            err = self.host.connect_reply_failed(data, exc)
+            if err is not None:
+                self._connect_failed(err)
             return
         host = self.host
         for packet in session.take_held():
@@ -311,7 +350,13 @@ class Namespace:
         if self._any:
             for handler in self._any:
                 call_logged(handler, event, *args)
-        handlers = take(self._events, event) if isinstance(event, str) else []
+        handlers = take(self._events, event) if type(event) is str else []
+        if ack_id is None and len(handlers) == 1:  # the common case: one handler, no ack asked
+            try:
+                handlers[0](*args)
+            except Exception:
+                log.exception("handler %r for %r raised", getattr(handlers[0], "__qualname__", handlers[0]), event)
+            return
         result = None
         for handler in handlers:
             try:

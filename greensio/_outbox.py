@@ -26,7 +26,7 @@ class Outbox:
 
     __slots__ = (
         "transport", "_runner", "_clock", "_loop", "_counters", "_on_failed", "_on_pong", "_limit",
-        "_queue", "_backlog", "_writer", "_scheduled", "_held", "_pong_due", "_pong_handed",
+        "_queue", "_backlog", "_writer", "_scheduled", "_held", "_pong_due", "_pong_handed", "last_write",
     )  # fmt: skip
 
     def __init__(
@@ -56,6 +56,8 @@ class Outbox:
         self._held = False
         self._pong_due = 0.0  # when the PING whose PONG is queued arrived or was due; 0: no PONG queued
         self._pong_handed: Optional[tuple[float, float]] = None  # (hub lag, handed at) of a PONG not yet sent
+        self.last_write = -1.0
+        """When packets were last handed to the transport (clock seconds)."""
 
     def attach(self, transport: Transport) -> None:
         """Write to ``transport`` from now on (a new connection: nothing of the old one is left)."""
@@ -102,6 +104,11 @@ class Outbox:
             self._backlog = 0
             self._on_failed("transport error")
 
+    @property
+    def blocked(self) -> bool:
+        """A writer greenlet waits for the transport to take a write (backpressure)."""
+        return self._writer is not None
+
     def writable_now(self) -> bool:
         """Nothing waits to be written (what a volatile emit needs, as in JS)."""
         return not self._queue and self._writer is None
@@ -124,6 +131,7 @@ class Outbox:
 
     def _take(self) -> tuple[list[Packet], float]:
         batch, self._queue = self._queue, []
+        self.last_write = self._clock.now()
         if packetlog.enabled():
             packetlog.log_sent(batch)
         self._backlog = 0

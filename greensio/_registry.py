@@ -5,6 +5,8 @@
   silently) and the namespace is free on it.
 - ``remember_upgrade``: servers this process upgraded to WebSocket, as the JS
   client's ``priorWebsocketSuccess``.
+- ``remember_protocol``: the Engine.IO protocol each server spoke, so that a
+  Socket.IO 2.x server is asked in v3 at once after the first detection.
 - After ``os.fork()`` the child forgets the shared Managers, and every Manager of
   the parent becomes inert in it (never touching the parent's connection).
 - At interpreter exit, what connected sockets already queued is flushed (bounded).
@@ -16,12 +18,22 @@ import atexit
 import logging
 import os
 import weakref
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
+    from ._core.protocol import Protocol
     from ._manager import Manager
 
-__all__ = ["shared_manager", "share", "track", "remember_upgrade", "upgraded_before", "EXIT_FLUSH_TIMEOUT"]
+__all__ = [
+    "shared_manager",
+    "share",
+    "track",
+    "remember_upgrade",
+    "upgraded_before",
+    "remember_protocol",
+    "protocol_for",
+    "EXIT_FLUSH_TIMEOUT",
+]
 
 log = logging.getLogger("greensio")
 EXIT_FLUSH_TIMEOUT = 1.0  # seconds for every connected socket together at interpreter exit
@@ -32,6 +44,7 @@ _shared: dict[ServerKey, list[weakref.ref[Manager]]] = {}
 # id(manager) -> (abandon in a forked child, flush at exit), as weak methods
 _hooks: dict[int, tuple[weakref.WeakMethod[Callable[[], None]], weakref.WeakMethod[Callable[[], bool]]]] = {}
 _upgraded: set[ServerKey] = set()
+_protocols: dict[ServerKey, Protocol] = {}
 
 
 def shared_manager(key: ServerKey, fits: Callable[[Manager], bool]) -> Any:
@@ -60,7 +73,8 @@ def track(owner: object, abandon: Callable[[], None], flush_at_exit: Callable[[]
     """
     key = id(owner)
     _hooks[key] = (weakref.WeakMethod(abandon), weakref.WeakMethod(flush_at_exit))
-    weakref.finalize(owner, _hooks.pop, key, None)
+    forget = weakref.finalize(owner, _hooks.pop, key, None)
+    forget.atexit = False  # at exit the hooks must still be there for _flush_at_exit
 
 
 def remember_upgrade(key: ServerKey) -> None:
@@ -69,6 +83,16 @@ def remember_upgrade(key: ServerKey) -> None:
 
 def upgraded_before(key: ServerKey) -> bool:
     return key in _upgraded
+
+
+def remember_protocol(key: ServerKey, protocol: Protocol) -> None:
+    """The server at ``key`` answered in ``protocol``."""
+    _protocols[key] = protocol
+
+
+def protocol_for(key: ServerKey) -> Optional[Protocol]:
+    """The protocol the server at ``key`` last answered in, or None if unknown."""
+    return _protocols.get(key)
 
 
 def _after_fork_in_child() -> None:

@@ -9,7 +9,7 @@ decompression bomb) stops at the bound, having allocated little more than it.
 from __future__ import annotations
 
 import zlib
-from typing import Optional
+from typing import Optional, Union
 
 from .._exceptions import ProtocolError
 
@@ -20,7 +20,7 @@ _STEP = 64 * 1024  # input fed to zlib at a time
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
-def decode_content(body: bytes, coding: Optional[str], max_size: int) -> bytes:
+def decode_content(body: Union[bytes, bytearray], coding: Optional[str], max_size: int) -> Union[bytes, bytearray]:
     """``body`` without its Content-Encoding ``coding``; ProtocolError past ``max_size`` or if corrupt.
 
     ``deflate`` is the zlib format (RFC 9110 §8.4.1.2); a raw deflate stream, which some
@@ -43,7 +43,7 @@ def decode_content(body: bytes, coding: Optional[str], max_size: int) -> bytes:
         raise ProtocolError("corrupt deflate response body") from None
 
 
-def _inflate(body: bytes, wbits: int, max_size: int) -> bytes:
+def _inflate(body: Union[bytes, bytearray], wbits: int, max_size: int) -> bytes:
     inflater = zlib.decompressobj(wbits)
     out = bytearray()
     view = memoryview(body)

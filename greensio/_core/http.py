@@ -49,6 +49,7 @@ __all__ = [
 #: The longest chunk-size line (size, extensions), CRLF excluded.
 MAX_CHUNK_LINE = 4096
 _MAX_LENGTH_DIGITS = 20  # as h11: a Content-Length of up to 10**20 - 1
+_FIRST_BODY_BUFFER = 64 * 1024  # a Content-Length body's buffer starts at most this large
 
 HeaderItems = Union[Mapping[str, str], Sequence[tuple[str, str]]]
 
@@ -109,7 +110,8 @@ class Response:
     reason: str
     version: str
     headers: tuple[tuple[str, str], ...]
-    body: bytes
+    body: Union[bytes, bytearray]
+    """The body (a bytearray when it came in pieces: no copy was made to freeze it)."""
     keep_alive: bool
     trailers: tuple[tuple[str, str], ...]
 
@@ -274,13 +276,27 @@ class ResponseParser:
         raise exc
 
     def body_buffer(self) -> Optional[memoryview]:
-        """The missing part of a Content-Length body to ``recv_into``, or None when ``feed()`` is needed."""
+        """Room for the next bytes of a Content-Length body, to ``recv_into``; None when ``feed()`` is needed.
+
+        The buffer grows with what arrives (doubling, up to the declared size), so a head
+        that declares a large body makes the client allocate little until the bytes come.
+        """
         if self._state != _LENGTH:
             return None
-        if self._body is None:
-            self._body = bytearray(self._expected)
+        return memoryview(self._room(self._got + 1))[self._got : self._got + self._left]
+
+    def _room(self, need: int) -> bytearray:
+        """The body buffer, grown to hold at least ``need`` bytes (at most the declared size)."""
+        body = self._body
+        if body is None:
+            body = self._body = bytearray(min(self._expected, max(need, _FIRST_BODY_BUFFER)))
             self._got = 0
-        return memoryview(self._body)[self._got :]
+        if len(body) < need:  # a new buffer: a view the caller still holds pins the old one
+            size = max(need, 2 * len(body))
+            grown = bytearray(self._expected if 2 * size > self._expected else size)
+            grown[: self._got] = memoryview(body)[: self._got]
+            body = self._body = grown
+        return body
 
     def body_filled(self, n: int) -> Optional[Response]:
         """``n`` bytes were written into ``body_buffer()``; the response once complete."""
@@ -290,7 +306,7 @@ class ResponseParser:
         self._left -= n
         if self._left:
             return None
-        return self._finish(bytes(self._body))
+        return self._finish(self._body)  # full: handed over, not copied (the parser lets go of it)
 
     # ----------------------------------------------------------------- helpers
 
@@ -306,7 +322,9 @@ class ResponseParser:
         self._acc = bytearray()
         self._body = None
 
-    def _finish(self, body: bytes, keep_alive: bool = True, trailers: tuple[tuple[str, str], ...] = ()) -> Response:
+    def _finish(
+        self, body: Union[bytes, bytearray], keep_alive: bool = True, trailers: tuple[tuple[str, str], ...] = ()
+    ) -> Response:
         status, reason, version, headers, head_keep_alive = self._head
         self._response = Response(status, reason, version, headers, body, keep_alive and head_keep_alive, trailers)
         self._state = _DONE
@@ -338,16 +356,13 @@ class ResponseParser:
                 if take == self._left and self._body is None:
                     self._finish(bytes(buf[pos : pos + take]))  # the whole body at once: one copy
                     return pos + take
-                body = self._body
-                if body is None:  # the body comes in pieces: into a buffer of its size (at most max_body)
-                    body = self._body = bytearray(self._expected)
-                    self._got = 0
+                body = self._room(self._got + take)  # the body comes in pieces: one buffer, grown as they come
                 body[self._got : self._got + take] = buf[pos : pos + take]
                 self._got += take
                 self._left -= take
                 pos += take
                 if not self._left:
-                    self._finish(bytes(body))
+                    self._finish(body)
                     return pos
             elif state == _CHUNK_SIZE:
                 after = self._parse_chunk_size(buf, pos)

@@ -49,6 +49,7 @@ from typing import Any, Callable, Optional, Union
 
 from .._exceptions import ProtocolError
 from . import eio, eio3
+from .eio import encoded_length as _encoded_length_v4
 from .engine import EngineState
 from .engine3 import EngineState3
 from .sio3 import Link
@@ -111,9 +112,9 @@ class Protocol:
         """A polling POST body."""
         return eio.encode_payload(packets).encode("utf-8", "surrogatepass")
 
-    def encoded_length(self, packet: Packet) -> int:
-        """Bytes *packet* adds to a POST body, separator excluded (POSTs are cut at maxPayload)."""
-        return eio.encoded_length(packet)
+    # Bytes a packet adds to a POST body, separator excluded (POSTs are cut at maxPayload): the
+    # codec's own function, called per packet written, so no extra call.
+    encoded_length = staticmethod(_encoded_length_v4)  # (the class's `eio` is the property)
 
     def max_body(self, max_message: int) -> int:
         """The largest polling response accepted for messages of *max_message* bytes."""
@@ -143,8 +144,7 @@ class _Protocol3(Protocol):
     def encode_payload(self, packets: Sequence[Packet]) -> bytes:
         return eio3.encode_payload(packets)
 
-    def encoded_length(self, packet: Packet) -> int:
-        return eio3.encoded_length(packet)
+    encoded_length = staticmethod(eio3.encoded_length)
 
     def max_body(self, max_message: int) -> int:
         return eio3.max_body(max_message)
@@ -201,7 +201,7 @@ _V3_TEXT_OPEN = re.compile(rb"[0-9]{1,10}:0\{")
 _V3_BINARY_OPEN = re.compile(rb"\x00[\x00-\x09]{1,10}\xff0\{")
 
 
-def detect_refusal(requested: Protocol, status: int, body: bytes) -> Optional[Protocol]:
+def detect_refusal(requested: Protocol, status: int, body: Union[bytes, bytearray]) -> Optional[Protocol]:
     """The protocol to try instead when a handshake (polling, or WebSocket upgrade) was refused
     because of its version; None when the refusal says nothing about the version."""
     if status == 400 and _VERSION_REFUSAL.search(body[:512]):
@@ -209,7 +209,7 @@ def detect_refusal(requested: Protocol, status: int, body: bytes) -> Optional[Pr
     return None
 
 
-def detect_polling(requested: Protocol, status: int, body: bytes) -> Optional[Protocol]:
+def detect_polling(requested: Protocol, status: int, body: Union[bytes, bytearray]) -> Optional[Protocol]:
     """The protocol the server speaks, from its answer to a polling handshake sent as *requested*.
 
     None: the answer does not tell (report it as the error it is).
@@ -230,7 +230,8 @@ def detect_open(requested: Protocol, packets: Sequence[Packet]) -> Optional[Prot
     An OPEN answering V3 means V3 (a v4-only server refuses EIO=3; socket.io 3+
     with ``allowEIO3`` speaks v3 to it, ``maxPayload`` included). Answering V4:
     a ``maxPayload`` means V4 (no v3-only server sends it); none, and a CONNECT
-    without payload after the OPEN, means V3 (Node 2.x joins "/" unasked).
+    without payload (or a refusal as a plain string) after the OPEN, means V3
+    (Node 2.x joins "/" unasked, or refuses it when its middleware says so).
     None: not known yet, or not an OPEN.
     """
     if not packets or not isinstance(packets[0], str) or packets[0][:1] != eio.OPEN:
@@ -243,9 +244,22 @@ def detect_open(requested: Protocol, packets: Sequence[Packet]) -> Optional[Prot
         return V3
     if isinstance(handshake, dict) and "maxPayload" in handshake:
         return V4
-    if any(isinstance(p, str) and p[:1] == eio.MESSAGE and is_v3_connect_reply(p[1:]) for p in packets[1:]):
-        return V3
+    for p in packets[1:]:
+        if isinstance(p, str) and p[:1] == eio.MESSAGE and (is_v3_connect_reply(p[1:]) or _is_v3_refusal(p[1:])):
+            return V3
     return None
+
+
+def _is_v3_refusal(text: str) -> bool:
+    """True for an ERROR whose data is a string or nothing (``4"reason"``, ``4/nsp,"reason"``): a v5
+    server's CONNECT_ERROR always carries an object."""
+    if text[:1] != "4":
+        return False
+    rest = text[1:]
+    if rest[:1] == "/":
+        comma = rest.find(",")
+        rest = "" if comma < 0 else rest[comma + 1 :]
+    return not rest or rest[:1] == '"'
 
 
 def is_v3_connect_reply(text: str) -> bool:

@@ -345,19 +345,23 @@ class Decoder:
         except Exception as exc:
             raise ProtocolError(f"invalid JSON payload ({exc})") from exc
 
-    def feed_text(self, s: str) -> Packet | None:
-        """Decode a text frame; None if a binary packet now awaits attachments."""
+    def feed_text(self, s: str, start: int = 0) -> Packet | None:
+        """Decode a text frame (``s[start:]``: the Engine.IO message without its type, uncopied);
+        None if a binary packet now awaits attachments."""
         if self._pending is not None:
             raise ProtocolError("got text data while reconstructing a binary packet")
         scan = self._scan
-        if scan is not None and type(s) is str and s[:2] == "2[":  # the common case: EVENT on "/", no ack id
+        if scan is not None and type(s) is str and s.startswith("2[", start):  # EVENT on "/", no ack id
             try:
-                data, end = scan(s, 1)
+                data, end = scan(s, start + 1)
             except (StopIteration, ValueError, RecursionError):
                 end = -1
             if end == len(s):
-                check_event_data(data)
+                if type(data) is not list or not data or type(data[0]) is not str or data[0] in RESERVED_EVENTS:
+                    check_event_data(data)
                 return Packet(EVENT, "/", data, None)
+        if start:
+            s = s[start:]
         try:
             n = len(s)
             if not n:

@@ -136,21 +136,26 @@ class Link:
     anything, given whether the server has joined "/".
     """
 
-    __slots__ = ("engine_sid", "root", "_root_refusal", "_decoder", "_loads", "_awaiting")
+    __slots__ = ("engine_sid", "root", "on_root_refused", "_root_refusal", "_decoder", "_loads", "_awaiting")
 
     def __init__(self, decoder: Any, engine_sid: str, loads: Callable[[str], Any] = json.loads) -> None:
         """*decoder*: a fresh :class:`.sio.Decoder` for this connection."""
         self.engine_sid = engine_sid
         self.root = _PENDING  # "/" as the server sees it
         self._root_refusal: Any = None
+        self.on_root_refused: Optional[Callable[[Any], None]] = None
+        """Called with the refusal's data when the server refuses "/" (before the packet is returned):
+        the server then answers no other namespace's CONNECT, so every waiting socket is refused."""
         self._decoder = decoder
         self._loads = loads
         self._awaiting = False  # a binary packet waits for its attachments
 
     # -- reading --------------------------------------------------------------
 
-    def feed_text(self, s: str) -> Optional[Packet]:
-        """Decode a text frame; None if a binary packet now awaits attachments."""
+    def feed_text(self, s: str, start: int = 0) -> Optional[Packet]:
+        """Decode a text frame (``s[start:]``); None if a binary packet now awaits attachments."""
+        if start:
+            s = s[start:]
         kind = s[:1]
         if kind == "0":
             reply: Packet = self._decoder.feed_text(s)  # a CONNECT has no attachments: never None
@@ -165,6 +170,8 @@ class Link:
             if nsp == "/":
                 self.root = _REFUSED
                 self._root_refusal = data
+                if self.on_root_refused is not None:
+                    self.on_root_refused(data)
             return Packet(CONNECT_ERROR, nsp, data)
         if kind == "1":
             if self._awaiting:
@@ -203,13 +210,13 @@ class Link:
         the server, so its query can only travel in the handshake request.
         """
         _check_nsp(nsp)
+        if self.root == _REFUSED:  # Node holds every other CONNECT until "/" is joined: none would be answered
+            return None, Packet(CONNECT_ERROR, nsp, self._root_refusal)
         if nsp != "/":
             tail = f"?{_query_string(query)}" if query else ""
             return f"0{nsp}{tail},", None
         if self.root == _JOINED:
             return None, Packet(CONNECT, "/", {"sid": self.engine_sid})
-        if self.root == _REFUSED:
-            return None, Packet(CONNECT_ERROR, "/", self._root_refusal)
         if self.root == _LEFT:
             self.root = _PENDING
             return ("0/?" + _query_string(query) + ",") if query else "0", None

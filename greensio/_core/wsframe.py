@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from .._exceptions import ProtocolError
 
@@ -36,6 +36,7 @@ __all__ = [
     "MaskKeys",
     "compressed_limit",
     "encode_frame",
+    "encode_frames",
     "encode_message",
     "mask_keys",
 ]
@@ -93,6 +94,16 @@ class MaskKeys:
         self._pos = pos + 4
         return self._pool[pos : pos + 4]
 
+    def take(self, count: int) -> bytes:
+        """``count`` keys at once, 4 bytes each."""
+        size = 4 * count
+        pos = self._pos
+        if pos + size > len(self._pool):
+            self._pool = os.urandom(max(4096, size))
+            pos = 0
+        self._pos = pos + size
+        return self._pool[pos : pos + size]
+
 
 mask_keys = MaskKeys()
 if hasattr(os, "register_at_fork"):  # a forked child draws keys of its own
@@ -116,6 +127,45 @@ def encode_frame(opcode: int, data: bytes, key: bytes, rsv1: bool = False) -> by
     else:
         header = _pack_64(first, 0xFF, n)
     return header + key + _mask(key, data) if n else header + key
+
+
+# The 2-byte headers of final, masked, uncompressed frames under 126 bytes: _SMALL[opcode][n].
+_SMALL = {op: [bytes((0x80 | op, 0x80 | n)) for n in range(126)] for op in (0x1, 0x2)}
+_ZEROS = [bytes(n) for n in range(15)]
+
+
+def encode_frames(packets: Sequence[Union[str, bytes]], keys: bytes) -> bytes:
+    """Final, masked, uncompressed frames for several messages (str: text, bytes: binary), one per
+    packet with its own key (``keys``: 4 bytes each), masked together with one XOR.
+    """
+    parts: list[bytes] = []
+    masks: list[bytes] = []
+    add, add_mask = parts.append, masks.append
+    start = 0
+    for packet in packets:
+        if type(packet) is str or isinstance(packet, str):
+            data = packet.encode("utf-8")
+            opcode = 0x1
+        else:
+            data = bytes(packet)
+            opcode = 0x2
+        n = len(data)
+        if n < 126:
+            header = _SMALL[opcode][n]
+        elif n < 65536:
+            header = _pack_16(0x80 | opcode, 0xFE, n)
+        else:
+            header = _pack_64(0x80 | opcode, 0xFF, n)
+        key = keys[start : start + 4]
+        start += 4
+        add(header)
+        add(key)
+        add(data)
+        add_mask(_ZEROS[len(header) + 4])
+        add_mask((key * (n // 4 + 1))[:n])
+    frames = b"".join(parts)
+    size = len(frames)
+    return (int.from_bytes(frames, "little") ^ int.from_bytes(b"".join(masks), "little")).to_bytes(size, "little")
 
 
 def encode_message(

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import _socket
 import os
+import re
 import ssl
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 from urllib.parse import quote, urlsplit
 
 import gevent
@@ -24,8 +25,9 @@ from gevent.event import Event
 from gevent.lock import Semaphore
 
 from .._core.content import ACCEPT_ENCODING, decode_content
-from .._core.eio import decode_payload, encode_payload, encoded_length
+from .._core.eio import encoded_length
 from .._core.http import HTTPError, Response, ResponseParser, TooLarge, build_head
+from .._core.protocol import Protocol, detect_polling
 from .._core.url import Proxy, host_header
 from .._exceptions import ProtocolError
 from .net import open_connection
@@ -38,6 +40,7 @@ MAX_PACKETS = 16  # per POST: python-engineio rejects larger payloads
 MAX_ANSWER = 64 * 1024  # bytes of a POST's answer body ("ok")
 GRACEFUL_TIMEOUT = 1.0  # seconds for the CLOSE packet of close_gracefully()
 _QUICKACK: Optional[int] = getattr(gsocket, "TCP_QUICKACK", None)  # Linux only
+_EIO_PARAM = re.compile(r"(?<=[?&])EIO=[^&]*")
 
 
 def _ack_now(sock: Any) -> None:
@@ -229,8 +232,9 @@ class PollingTransport:
         self._post_lock = Semaphore()
         self._jar = params.cookies
         self.max_message = params.max_message
+        self.protocol: Protocol = params.protocol
         # Room for one max_message_size binary message: "b" + base64.
-        self._body_limit = 1 + 4 * ((params.max_message + 2) // 3)
+        self._body_limit = self.protocol.max_body(params.max_message)
         self.max_payload = 0
         self.bytes_in = self.bytes_out = 0
         self._session_target = ""
@@ -246,15 +250,26 @@ class PollingTransport:
         """Do the handshake GET; return the transport and the packets of its response (OPEN first).
 
         The caller reads the OPEN and then calls ``begin(sid, max_payload)``.
-        A status other than 200 raises HTTPStatusError.
+        A status other than 200 raises HTTPStatusError. A body in the other protocol
+        (socket.io 2.x answers any ``EIO`` in v3) is read in it, and ``protocol`` says so.
         """
         self = cls(params)
         try:
-            packets = self._receive(self._head("GET", self._target, self._accept), params.timeout)
+            body = self._get_body(self._head("GET", self._target, self._accept), params.timeout)
+            spoken = detect_polling(self.protocol, 200, body)
+            if spoken is not None and spoken is not self.protocol:
+                self.speak(spoken)
+            packets = self._decode(body)
         except BaseException:
             self.close()
             raise
         return self, packets
+
+    def speak(self, protocol: Protocol) -> None:
+        """Read and write in ``protocol`` from now on (the handshake answered in it; before ``begin``)."""
+        self.protocol = protocol
+        self._body_limit = protocol.max_body(self.max_message)
+        self._target = _EIO_PARAM.sub(f"EIO={protocol.eio}", self._target)
 
     def begin(self, sid: str, max_payload: int) -> None:
         """The session the handshake opened: later requests carry its ``sid``."""
@@ -267,7 +282,7 @@ class PollingTransport:
         """The request head, with the kept cookies."""
         fields = self._headers + extra
         if method == "POST":
-            fields = [*fields, ("Content-Type", "text/plain;charset=UTF-8")]
+            fields = [*fields, ("Content-Type", self.protocol.payload_content_type)]
         if cookies and self._jar is not None:
             cookie = self._jar.header(self._host, self._path, self._secure, time.time())
             if cookie is not None:
@@ -281,19 +296,21 @@ class PollingTransport:
             for value in response.get_all("set-cookie"):
                 self._jar.store(value, self._host, self._path, self._secure, time.time())
         if response.status != 200:
-            raise HTTPStatusError(response.status, response.reason, response.body[:200])
+            location = response.get("location") if 300 <= response.status < 400 else None
+            raise HTTPStatusError(response.status, response.reason, bytes(response.body[:512]), location)
 
     def _receive(self, head: bytes, timeout: Optional[float]) -> list[Packet]:
+        return self._decode(self._get_body(head, timeout))
+
+    def _get_body(self, head: bytes, timeout: Optional[float]) -> Union[bytes, bytearray]:
         response = self._get.request(head, self._body_limit, timeout)
         self._check(response)
-        body = decode_content(response.body, response.get("content-encoding"), self._body_limit)
+        return decode_content(response.body, response.get("content-encoding"), self._body_limit)
+
+    def _decode(self, body: Union[bytes, bytearray]) -> list[Packet]:
         if not body:  # python-engineio answers a poll of a closing session with nothing
             return []
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError("invalid UTF-8 in a polling response") from None
-        packets = decode_payload(text)
+        packets = self.protocol.decode_payload(body)
         if len(body) > self.max_message:
             for packet in packets:
                 size = encoded_length(packet) if isinstance(packet, str) else len(packet)
@@ -323,8 +340,9 @@ class PollingTransport:
         batch: list[Packet] = []
         size = 0
         limit = self.max_payload
+        length = self.protocol.encoded_length
         for packet in packets:
-            n = encoded_length(packet)
+            n = length(packet)
             if batch and (len(batch) == MAX_PACKETS or size + 1 + n > limit):
                 self._send(batch, None)
                 batch = []
@@ -334,7 +352,7 @@ class PollingTransport:
             self._send(batch, None)
 
     def _send(self, batch: Sequence[Packet], timeout: Optional[float]) -> None:
-        body = encode_payload(batch).encode("utf-8", "surrogatepass")
+        body = self.protocol.encode_payload(batch)
         if self._cookies_kept():
             head = self._head("POST", self._session_target, [("Content-Length", str(len(body)))])
         else:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Protocol, Sequence, Union
 
 from .._core.cookies import CookieJar
+from .._core.protocol import V4
+from .._core.protocol import Protocol as EngineProtocol
 from .._core.url import Proxy
 
 __all__ = [
@@ -55,12 +57,15 @@ class TransportClosed(Exception):
 class HTTPStatusError(TransportClosed):
     """The server answered a polling request with a status other than 200."""
 
-    def __init__(self, status: int, phrase: str, body: bytes) -> None:
-        text = bytes(body).decode("utf-8", "replace")
+    def __init__(self, status: int, phrase: str, body: bytes, location: Optional[str] = None) -> None:
+        text = bytes(body[:200]).decode("utf-8", "replace")
         super().__init__("transport error", f"HTTP {status} {phrase}: {text}".rstrip(": "))
         self.status = status
         self.phrase = phrase
         self.body = body
+        """The start of the response body (what tells a refused protocol version or a refusal)."""
+        self.location = location
+        """Where a 3xx pointed (never followed)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ class ConnectParams:
     proxy: Optional[Proxy] = None
     compression: bool = True
     """Offer permessage-deflate (WebSocket), accept gzip/deflate responses (polling)."""
+    protocol: EngineProtocol = V4
+    """The Engine.IO protocol asked for (its ``EIO`` is in ``url``)."""
 
 
 class Transport(Protocol):
@@ -107,6 +114,9 @@ class Transport(Protocol):
         True when nothing is left.
         """
 
+    def speak(self, protocol: EngineProtocol) -> None:
+        """Read and write in ``protocol`` from now on (the server answered in it)."""
+
     def close(self) -> None:
         """Close at once (idempotent); a blocked ``read`` raises TransportClosed."""
 
@@ -130,6 +140,10 @@ class Watchable(Transport, Protocol):
 
 class Pausable(Transport, Protocol):
     """Polling, as the upgrade drives it."""
+
+    protocol: EngineProtocol
+    """The protocol the server answered the handshake in (it may differ from the one asked for:
+    socket.io 2.x answers any ``EIO`` in v3); the Dialer judges."""
 
     def begin(self, sid: str, max_payload: int) -> None:
         """The session the handshake opened (later requests carry its sid)."""

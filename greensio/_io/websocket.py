@@ -16,8 +16,11 @@ again, so a server streaming control frames or empty fragments starves nothing.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import ssl
+import sys
+import termios
 import time
 import weakref
 from typing import Any, Callable, Optional, Sequence
@@ -28,8 +31,19 @@ from gevent import ssl as gssl
 from gevent.lock import Semaphore
 
 from .._core import deflate as permessage_deflate
+from .._core.protocol import V4, Protocol
 from .._core.url import host_header
-from .._core.wsframe import OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, FrameError, FrameReader, encode_frame, mask_keys
+from .._core.wsframe import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PONG,
+    OP_TEXT,
+    FrameError,
+    FrameReader,
+    encode_frame,
+    encode_frames,
+    mask_keys,
+)
 from .._core.wshandshake import ClientHandshake, build_request, new_key
 from .._exceptions import ProtocolError
 from .net import open_connection
@@ -38,9 +52,13 @@ from .transport import ConnectParams, Packet, TransportClosed, UncompressedBinar
 __all__ = ["WebSocketTransport", "RECV_SIZE"]
 
 RECV_SIZE = 256 * 1024
+# What one hub callback reads: a flood of tiny frames (empty fragments, PONGs) is parsed
+# 64 KiB per turn of the hub, so other greenlets run in between.
+WATCH_READ = 64 * 1024
 _CLOSE_NORMAL = b"\x03\xe8"  # status 1000
 _TLS_SOCKETS = (ssl.SSLSocket, gssl.SSLSocket)
 _UNCOMPRESSED = (UncompressedText, UncompressedBinary)
+_TIOCOUTQ: Optional[int] = getattr(termios, "TIOCOUTQ", None)  # Linux and the BSDs
 
 # hub -> (buffer, view): watched reads of one thread land in one buffer (one read at a time
 # per hub; a thread's hub is its own, and recv_into releases the GIL)
@@ -88,8 +106,16 @@ class WebSocketTransport:
 
     name = "websocket"
 
-    def __init__(self, sock: Any, max_message: int, compression: Optional[permessage_deflate.Deflate] = None) -> None:
+    def __init__(
+        self,
+        sock: Any,
+        max_message: int,
+        compression: Optional[permessage_deflate.Deflate] = None,
+        protocol: Protocol = V4,
+    ) -> None:
         self._sock = sock
+        self._protocol = protocol
+        self._prefix = protocol.ws_binary_prefix  # the type byte of binary messages in Engine.IO v3
         self._tail = b""  # framed bytes try_write could not hand to the kernel yet
         self._early = b""
         # TLS writes cannot be retried with other data after a partial write, and a TLS socket
@@ -126,9 +152,14 @@ class WebSocketTransport:
             sock.close()
             raise
         sock.settimeout(None)
-        transport = cls(sock, params.max_message, compression)
+        transport = cls(sock, params.max_message, compression, params.protocol)
         transport._early = early
         return transport
+
+    def speak(self, protocol: Protocol) -> None:
+        """Read and write in ``protocol`` from now on (the server's OPEN was in it)."""
+        self._protocol = protocol
+        self._prefix = protocol.ws_binary_prefix
 
     # -- reading --------------------------------------------------------------------
 
@@ -193,7 +224,7 @@ class WebSocketTransport:
 
     def _readable(self) -> None:
         try:
-            n = self._raw.recv_into(self._buffer)
+            n = self._raw.recv_into(self._buffer, WATCH_READ)
         except BlockingIOError:
             return
         except OSError:
@@ -235,6 +266,9 @@ class WebSocketTransport:
             self._reply(encode_frame(OP_CLOSE, _CLOSE_NORMAL, mask_keys.next()), blocking)
         elif self._reader.ping is not None:
             self._answer_ping(blocking)
+        if self._prefix:
+            decode = self._protocol.ws_decode_binary
+            return [item if type(item) is str else decode(item) for item in items]
         return items
 
     def _answer_ping(self, blocking: bool) -> None:
@@ -260,15 +294,19 @@ class WebSocketTransport:
     def _frame(self, packets: Sequence[Packet]) -> bytes:
         keys = mask_keys
         deflate = self._deflate
-        frames = []
         ping = self._reader.take_ping()
+        if deflate is None and ping is None and not self._prefix:
+            data = encode_frames(packets, keys.take(len(packets)))
+            self.bytes_out += len(data)
+            return data
+        frames = []
         if ping is not None:  # the PONG the hub could not send when the PING came
             frames.append(encode_frame(OP_PONG, ping, keys.next()))
         for packet in packets:
             if isinstance(packet, str):
                 opcode, data = OP_TEXT, packet.encode("utf-8")
             else:
-                opcode, data = OP_BINARY, bytes(packet)
+                opcode, data = OP_BINARY, self._prefix + packet if self._prefix else bytes(packet)
             if deflate is not None and len(data) >= deflate.threshold and not isinstance(packet, _UNCOMPRESSED):
                 frames.append(encode_frame(opcode, deflate.compress(data), keys.next(), rsv1=True))
             else:
@@ -307,6 +345,16 @@ class WebSocketTransport:
                 self._sock.sendall(data)
             except OSError as exc:
                 raise TransportClosed("transport error", str(exc)) from exc
+
+    def unsent(self) -> int:
+        """Bytes written but not yet acknowledged by the server's TCP (0 where the OS cannot tell)."""
+        if _TIOCOUTQ is None or self._closed:
+            return 0
+        try:
+            raw = fcntl.ioctl(self._sock.fileno(), _TIOCOUTQ, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return len(self._tail) + int.from_bytes(raw, sys.byteorder)
 
     # -- closing --------------------------------------------------------------------
 

@@ -272,3 +272,41 @@ def test_without_reconnection_a_lost_connection_makes_the_socket_inactive(server
     sio.emit("close_engine")
     assert reasons.wait(1) == [("transport close",)]
     assert sio.wait(WAIT) and not sio.active
+
+
+BLOCKED_HUB_SCENARIO = textwrap.dedent(
+    """
+    import logging, sys, time, gevent, greensio
+    from gevent import monkey
+    assert not monkey.is_anything_patched()
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logging.getLogger("greensio").addHandler(handler)
+    logging.getLogger("greensio").setLevel(logging.INFO)
+
+    with greensio.connect(sys.argv[1], transports=["websocket"], timeout=10) as sio:
+        pings = []
+        sio.manager.on("ping", lambda: pings.append(time.monotonic()))
+        while not pings:
+            gevent.sleep(0.01)
+        time.sleep(1.4)  # CPU-bound code: the hub is blocked across the next PING (every 0.5 s)
+        while len(pings) < 3:
+            gevent.sleep(0.01)
+        lag = sio.manager.stats.pong_lag_max
+    blocked = [m for m in records if "the gevent hub was blocked" in m]
+    print(len(blocked), round(lag, 3))
+    """
+)
+
+
+def test_a_hub_blocked_by_cpu_bound_code_is_reported(start_server):
+    # pingTimeout 1.5 s: a PONG later than 0.75 s is reported. The hub is blocked 1.4 s right after a
+    # PING, so the next one (due 0.5 s later) waits about 0.9 s for its PONG.
+    srv = start_server("node", ping_interval=0.5, ping_timeout=1.5)
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKED_HUB_SCENARIO, srv.url], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    warnings, lag = result.stdout.split()
+    assert int(warnings) >= 1 and 0.75 < float(lag) < 1.4, result.stdout

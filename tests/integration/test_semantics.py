@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import gevent
 import gevent.event
 import orjson
@@ -190,3 +192,15 @@ def test_killing_a_blocked_call_frees_its_ack_slot(server):
         with pytest.raises(gevent.Timeout), gevent.Timeout(0.05):
             sio.call("server_call", "unhandled")
         assert sio._ns.session.acks == {}
+
+
+def test_events_emitted_right_before_disconnect_reach_the_server(server):
+    # socket.io servers run an event's handler on the next tick and drop it if the socket left
+    # meanwhile: events read together with the DISCONNECT would be lost (the JS client loses them).
+    key = uuid.uuid4().hex
+    sio = connect(server.url)
+    for seq in range(200):
+        sio.emit("tally", key, seq)
+    sio.disconnect()
+    with connect(server.url) as checker:
+        assert checker.call("tally_report", key, timeout=WAIT) == [[0, 199, 1]]

@@ -295,6 +295,11 @@ OPEN_V4 = '0{"sid":"a","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"m
         (V4, [OPEN_V3], None),  # socket.io 3.x (v4) sent no maxPayload either: not yet known
         (V4, [OPEN_V3, '40{"sid":"x"}'], None),
         (V4, [OPEN_V3, '42["x"]'], None),
+        (V4, [OPEN_V3, '44"root refused"'], V3),  # Node 2.x refusing "/" (a middleware)
+        (V4, [OPEN_V3, '44/chat,"no"'], V3),
+        (V4, [OPEN_V3, "44"], V3),
+        (V4, [OPEN_V3, '44{"message":"no"}'], None),  # a v5 CONNECT_ERROR
+        (V4, [OPEN_V3, '44/chat,{"message":"no"}'], None),
         (V4, [OPEN_V4], V4),
         (V4, [OPEN_V4, "40"], V4),
         (V3, [OPEN_V3], V3),

@@ -33,6 +33,7 @@ from greensio._core.wsframe import (
     MaskKeys,
     compressed_limit,
     encode_frame,
+    encode_frames,
     encode_message,
     mask_keys,
 )
@@ -154,6 +155,29 @@ def test_encode_control_frames(opcode: int) -> None:
 )
 def test_encode_frame_matches_websocket_client_property(data: bytes, key: bytes, opcode: int) -> None:
     assert encode_frame(opcode, data, key) == client_frame(opcode, data, key)
+
+
+@settings(max_examples=examples(200))
+@given(
+    packets=st.lists(st.one_of(st.text(max_size=300), st.binary(max_size=70000)), max_size=8),
+    seed=st.binary(min_size=32, max_size=32),
+)
+def test_encode_frames_is_each_packet_framed_as_websocket_client_does(packets: list[object], seed: bytes) -> None:
+    # a batch masked in one pass, each frame with its own key, is the frames one by one
+    keys = (seed * (len(packets) // 8 + 1))[: 4 * len(packets)]
+    expected = b"".join(
+        client_frame(OP_TEXT, p.encode(), keys[4 * i : 4 * i + 4])
+        if isinstance(p, str)
+        else client_frame(OP_BINARY, p, keys[4 * i : 4 * i + 4])  # type: ignore[arg-type]
+        for i, p in enumerate(packets)
+    )
+    assert encode_frames(packets, keys) == expected  # type: ignore[arg-type]
+
+
+def test_mask_keys_take_gives_fresh_keys_from_the_pool() -> None:
+    first, second = mask_keys.take(3), mask_keys.take(2000)
+    assert (len(first), len(second)) == (12, 8000)
+    assert first not in second
 
 
 @pytest.mark.parametrize("size", SIZES)

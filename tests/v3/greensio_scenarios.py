@@ -2,8 +2,9 @@
 
 A second implementation of the same scenario list, for tests/v3/test_reference_client.py:
 each function takes the server URL and returns the result dict the Node script prints for
-that scenario. Written against the public API of the SPEC with ``protocol=3``; it cannot
-run against the v3 servers until the runtime speaks v3 (see /work/plan/v3-wiring.md).
+that scenario. Written against the public API of the SPEC with ``protocol=3``, or with
+the protocol detected (``run(..., protocol=None)``: the process forgets what it learnt
+of the server before each scenario, so that each one detects it again).
 The scenarios that socket.io 4.8 and python-socketio 5 also support (all but
 connect_root, connect_namespace, auth_query, broadcast and heartbeat, which need the v3
 servers' ``whoami``/query/``broadcast``) were run against those v4 servers with the
@@ -14,12 +15,13 @@ the upgrade (no event says it).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import gevent
 from gevent.event import AsyncResult
 
 import greensio
+from greensio import _registry
 
 STEP_TIMEOUT = 8.0
 FAST: dict[str, Any] = {
@@ -248,10 +250,16 @@ SCENARIOS: dict[str, Callable[[str], dict[str, Any]]] = {
 }
 
 
-def run(url: str, names: list[str]) -> dict[str, Any]:
-    """Each scenario's result, or ``{"error": ...}`` as the Node script reports failures."""
+def run(url: str, names: list[str], protocol: Optional[int] = 3) -> dict[str, Any]:
+    """Each scenario's result, or ``{"error": ...}`` as the Node script reports failures.
+
+    ``protocol``: the option every scenario uses (None: detected, from scratch each time).
+    """
     results: dict[str, Any] = {}
+    FAST["protocol"] = protocol
     for name in names:
+        if protocol is None:
+            _registry._protocols.clear()
         try:
             results[name] = SCENARIOS[name](url)
         except Exception as exc:  # noqa: BLE001 - reported as the Node script does

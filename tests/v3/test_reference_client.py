@@ -2,8 +2,9 @@
 
 Scenarios are named in tests/servers/v2/client2_scenarios.js (the reference
 client's implementation) and tests/v3/greensio_scenarios.py (greensio's, with
-``protocol=3``). Each implementation runs them against socket.io 2.5.1 and
-python-socketio 4.6.1 and its results must meet ``EXPECTED``. Where the
+``protocol=3``, and again with the protocol detected). Each implementation runs
+them against socket.io 2.5.1 and python-socketio 4.6.1 and its results must meet
+``EXPECTED``. Where the
 reference client is wrong, the expectation says so and greensio must do better.
 """
 
@@ -26,11 +27,7 @@ pytestmark = pytest.mark.timeout(120)
 
 REFERENCE = "socket.io-client 2.5.0"
 GREENSIO = "greensio"
-NOT_WIRED = (
-    "greensio does not speak Engine.IO v3 yet: the runtime wiring (/work/plan/v3-wiring.md, after issue #15) "
-    "comes next; remove this skip then"
-)
-GREENSIO_WIRED = False
+DETECTED = "greensio, protocol detected"
 
 Expectation = Callable[[dict[str, Any], str, str], None]  # (result, server kind, implementation)
 SEQUENCE_0_19 = list(range(20))
@@ -113,16 +110,19 @@ def run_reference(url: str, names: list[str]) -> dict[str, Any]:
     return results
 
 
+def run_detected(url: str, names: list[str]) -> dict[str, Any]:
+    return greensio_scenarios.run(url, names, protocol=None)
+
+
 RUNNERS: dict[str, Callable[[str, list[str]], dict[str, Any]]] = {
     REFERENCE: run_reference,
     GREENSIO: greensio_scenarios.run,
+    DETECTED: run_detected,
 }
 
 
-@pytest.fixture(scope="module", params=[REFERENCE, GREENSIO])
+@pytest.fixture(scope="module", params=list(RUNNERS))
 def implementation(request: pytest.FixtureRequest, node2_modules: None) -> str:
-    if request.param == GREENSIO and not GREENSIO_WIRED:
-        pytest.skip(NOT_WIRED)
     name: str = request.param
     return name
 

@@ -13,7 +13,9 @@
   pingTimeout, maxPayload and upgrades), answers namespace CONNECTs (or refuses
   them, or stays silent), acks the events that ask for one, answers the upgrade
   probe (or not), and sends whatever the test asks. Everything the client sends is
-  decoded with greensio's own codecs and recorded.
+  decoded with greensio's own codecs and recorded. With ``protocol = 3`` it is a
+  Socket.IO 2.x server instead (Engine.IO v3 / Socket.IO v4), as socket.io 2.x
+  (``flavour = "node2"``) or python-socketio 4 (``"py4"``) answer: see FakeServer.
 
 Nothing here sleeps for real: greenlets run when the test yields (``settle()``) or
 advances the clock.
@@ -29,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, Sequence, Union
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import gevent
 from gevent.event import Event
@@ -37,8 +39,9 @@ from gevent.lock import Semaphore
 
 import greensio
 from greensio._core import sio
+from greensio._core.protocol import V3, V4, Protocol
 from greensio._exceptions import ProtocolError
-from greensio._io.transport import ConnectParams, Packet, TransportClosed
+from greensio._io.transport import ConnectParams, HTTPStatusError, Packet, TransportClosed
 
 __all__ = [
     "FakeClock",
@@ -192,6 +195,8 @@ class FakeTransport:
         """Ended by the server: the reason ``read()`` raises once the inbox is read."""
         self.writes: list[list[Packet]] = []
         """The packets of each write that reached the server."""
+        self.protocol: Protocol = V4
+        """The protocol the client reads and writes in (``speak`` changes it)."""
         self.write_gate = Event()
         """Cleared: ``write()`` blocks (a peer that does not read) until it is set again."""
         self.write_gate.set()
@@ -262,6 +267,9 @@ class FakeTransport:
 
     def close_gracefully(self) -> None:
         raise NotImplementedError
+
+    def speak(self, protocol: Protocol) -> None:
+        self.protocol = protocol
 
     def abandon(self) -> None:
         self.abandoned = True
@@ -450,9 +458,16 @@ class FakeSession:
             elif isinstance(packet, bytes):
                 self._sio(self._decoder.feed_binary(packet))
             elif packet[:1] == "4":
-                self._sio(self._decoder.feed_text(packet[1:]))
+                if server.protocol == 3 and packet[1:2] in ("0", "1"):
+                    self._sio(_v3_join_or_leave(packet[1:]))
+                else:
+                    self._sio(self._decoder.feed_text(packet[1:]))
             elif packet[:1] == "3":
                 server.pongs += 1
+            elif packet[:1] == "2" and server.protocol == 3:
+                server.pings += 1
+                if server.answer_pings:
+                    transport.deliver(["3"])
 
     def _probe_packet(self, packet: Packet) -> None:
         probe = self.probe
@@ -477,11 +492,45 @@ class FakeSession:
             self.server.react(self, packet)
 
 
+def _v3_join_or_leave(text: str) -> sio.Packet:
+    """A Socket.IO v4 CONNECT (``0/nsp?k=v,``, the query as its data) or DISCONNECT from the client."""
+    kind = sio.CONNECT if text[0] == "0" else sio.DISCONNECT
+    nsp, _, _ = text[1:].partition(",")
+    nsp, _, query = (nsp or "/").partition("?")
+    return sio.Packet(kind, nsp, dict(parse_qsl(query, keep_blank_values=True)) if query else None)
+
+
+PY4_VERSION_REFUSAL = b'"The client is using an unsupported version of the Socket.IO or Engine.IO protocols"'
+NODE_VERSION_REFUSAL = b'{"code":5,"message":"Unsupported protocol version"}'
+
+
 class FakeServer:
-    """A scripted Engine.IO v4 / Socket.IO v5 server, and the TransportFactory that reaches it."""
+    """A scripted Engine.IO v4 / Socket.IO v5 server, and the TransportFactory that reaches it.
+
+    With ``protocol = 3``, a Socket.IO 2.x server: OPEN without maxPayload, "/" joined by the
+    server (its ``40``, or ``44"reason"`` with ``refuse_root``), CONNECT replies without sid
+    (``40/nsp,``) and refusals as ``44/nsp,"message"``, the client's PINGs answered with PONGs.
+    Asked in the other protocol it answers as the real ones (tests/v3/test_v3_servers_raw.py):
+    ``flavour = "node2"`` (socket.io 2.x) answers any EIO in v3; ``"py4"`` (python-socketio 4)
+    refuses EIO=4 (HTTP 400 over polling, a WebSocket closed before OPEN) and refuses "/" in
+    the handshake (HTTP 401 with the reason, or a closed WebSocket). A v4 server asked in v3
+    refuses: HTTP 400 over polling, a broken WebSocket.
+    """
 
     def __init__(self) -> None:
         # -- the script
+        self.protocol = 4
+        """4, or 3: a Socket.IO 2.x server of ``flavour``."""
+        self.flavour = "node2"
+        """With protocol 3: "node2" or "py4"."""
+        self.root_in_open = True
+        """v3: the server's ``40`` (or refusal) for "/" arrives with the OPEN; False: in a read of its own."""
+        self.refuse_root: Optional[str] = None
+        """v3: "/" is refused with this reason."""
+        self.withhold_root = 0
+        """v3: the next N sessions get no ``40`` for "/" from the server (it answers a client's ``40`` only)."""
+        self.answer_pings = True
+        """v3: answer the client's PING with a PONG."""
         self.ping_interval = 25000
         """ms, in the OPEN packet."""
         self.ping_timeout = 20000
@@ -536,6 +585,8 @@ class FakeServer:
         self.log: list[tuple[str, Any]] = []
         """("recv", packet), ("close", transport name), ("close frame", ...), in order."""
         self.pongs = 0
+        self.pings = 0
+        """v3: PINGs the client sent."""
         self._encoder: Any = sio.Encoder()
         self.decoder_class: Callable[[], Any] = sio.Decoder
         self._namespace_sids = itertools.count(1)
@@ -551,27 +602,67 @@ class FakeServer:
 
     def open_polling(self, params: ConnectParams) -> tuple[FakePolling, list[Packet]]:
         self._opening("polling", params)
+        asked = self._asked(params)
+        if self.protocol == 4 and asked is V3:
+            raise HTTPStatusError(400, "Bad Request", NODE_VERSION_REFUSAL)
+        if self.protocol == 3 and self.flavour == "py4":
+            if asked is V4:
+                raise HTTPStatusError(400, "BAD REQUEST", PY4_VERSION_REFUSAL)
+            if self.refuse_root is not None:
+                raise HTTPStatusError(401, "UNAUTHORIZED", json.dumps(self.refuse_root).encode())
         session = self._new_session()
         transport = session.transport
         assert isinstance(transport, FakePolling)
+        transport.protocol = V3 if self.protocol == 3 else V4
         if params.cookies is not None:  # as Set-Cookie lines in the handshake response
             for name, value in self.cookies.items():
                 params.cookies.store(f"{name}={value}", params.host, "/socket.io/", False, time.time())
-        return transport, [self._open_packet(session.sid, self.upgrades), *self.first_packets]
+        root, later = self._root()
+        if later:
+            transport.deliver(later)
+        return transport, [self._open_packet(session.sid, self.upgrades), *root, *self.first_packets]
 
     def open_websocket(self, params: ConnectParams) -> FakeWebSocket:
         self._opening("websocket", params)
         sid = parse_qs(urlsplit(params.url).query).get("sid")
         kind = WatchableFakeWebSocket if self.watchable else FakeWebSocket
+        asked = self._asked(params)
         if sid:
             session = next(s for s in self.sessions if s.sid == sid[0])
             probe = kind(session)
+            probe.protocol = asked
             session.probe = probe
             return probe
+        refused = self.protocol == 4 and asked is V3
+        if self.protocol == 3 and self.flavour == "py4":
+            refused = asked is V4 or self.refuse_root is not None
+        if refused:  # the WebSocket opens, then ends before any packet
+            ws = kind(FakeSession(self, "refused"))
+            ws.end("transport error" if self.protocol == 4 else "transport close")
+            return ws
         session = self._new_session()
         ws = session.transport = kind(session)
-        ws.deliver([self._open_packet(session.sid, []), *self.first_packets])
+        ws.protocol = asked
+        root, later = self._root()
+        ws.deliver([self._open_packet(session.sid, []), *root, *self.first_packets])
+        if later:
+            ws.deliver(later)
         return ws
+
+    def _asked(self, params: ConnectParams) -> Protocol:
+        eio = parse_qs(urlsplit(params.url).query).get("EIO")
+        assert eio == [params.protocol.eio], f"EIO={eio} in the URL, the params ask {params.protocol}"
+        return params.protocol
+
+    def _root(self) -> tuple[list[Packet], list[Packet]]:
+        """v3: the server joins (or refuses) "/" by itself: (with the OPEN, in a read of its own after it)."""
+        if self.protocol != 3:
+            return [], []
+        if self.withhold_root:
+            self.withhold_root -= 1
+            return [], []
+        root: list[Packet] = ["44" + json.dumps(self.refuse_root)] if self.refuse_root is not None else ["40"]
+        return (root, []) if self.root_in_open else ([], root)
 
     def _opening(self, name: str, params: ConnectParams) -> None:
         jar = params.cookies
@@ -599,6 +690,8 @@ class FakeServer:
             "pingTimeout": self.ping_timeout,
             "maxPayload": self.max_payload,
         }
+        if self.protocol == 3:
+            del handshake["maxPayload"]
         return "0" + json.dumps(handshake)
 
     # -- scripting ------------------------------------------------------------------------------
@@ -651,13 +744,21 @@ class FakeServer:
         self.session.send(self.frames(sio.DISCONNECT, nsp))
 
     def connect_reply(self, nsp: str = "/", sid: Optional[str] = None, pid: Optional[str] = None) -> None:
+        if self.protocol == 3:
+            self.session.send([_v3_reply("0", nsp)])
+            return
         data: dict[str, Any] = {"sid": sid or f"sio{next(self._namespace_sids)}"}
         if pid is not None:
             data["pid"] = pid
         self.session.send(self.frames(sio.CONNECT, nsp, data))
 
     def connect_error(self, nsp: str = "/", message: str = "refused", data: Any = None) -> None:
-        self.session.send(self.frames(sio.CONNECT_ERROR, nsp, {"message": message, "data": data}))
+        self.session.send([self._refusal_packet(nsp, message, data)])
+
+    def _refusal_packet(self, nsp: str, message: str, data: Any) -> Packet:
+        if self.protocol == 3:  # an ERROR with Node 2.x's `err.data || err.message`
+            return _v3_reply("4", nsp, json.dumps(data if data is not None else message))
+        return self.frames(sio.CONNECT_ERROR, nsp, {"message": message, "data": data})[0]
 
     def drop(self, reason: str = "transport error") -> None:
         """The connection breaks: the client's reads fail with ``reason``."""
@@ -672,7 +773,10 @@ class FakeServer:
             nsp = packet.nsp
             if nsp in self.refusals:
                 message, extra = self.refusals[nsp]
-                session.send(self.frames(sio.CONNECT_ERROR, nsp, {"message": message, "data": extra}))
+                session.send([self._refusal_packet(nsp, message, extra)])
+            elif self.answer_connects and nsp not in self.silent and self.protocol == 3:
+                first = [p for packets in self.before_connect_reply for p in packets]
+                session.send([*first, _v3_reply("0", nsp)])
             elif self.answer_connects and nsp not in self.silent:
                 first = [p for packets in self.before_connect_reply for p in packets]
                 data: dict[str, Any] = {"sid": f"sio{next(self._namespace_sids)}"}
@@ -707,6 +811,11 @@ class FakeServer:
     def engine_packets(self) -> list[Packet]:
         """Every Engine.IO packet the client sent, in order."""
         return [value for kind, value in self.log if kind == "recv"]
+
+
+def _v3_reply(kind: str, nsp: str, data: str = "") -> str:
+    """A Socket.IO v4 packet from the server: ``4<kind>[/nsp,]<data>``."""
+    return f"4{kind}{data}" if nsp == "/" else f"4{kind}{nsp},{data}"
 
 
 # -- test helpers -----------------------------------------------------------------------------
@@ -782,3 +891,27 @@ class Rig:
                 assert not manager.runner.greenlets, f"greenlets left running: {manager.runner.greenlets}"
         if not any(manager.forked for manager in self.managers):  # a forked Manager never ends its connection
             assert self.clock.watchers == 0, "a connection still watches the hub"
+
+
+def in_os_thread(fn: Callable[[], Any], timeout: float = 5.0) -> Optional[BaseException]:
+    """Run ``fn`` in a real OS thread (even when threading is monkey-patched); what it raised, if anything.
+
+    The calling greenlet waits cooperatively, so the hub keeps running meanwhile.
+    """
+    from gevent.threadpool import ThreadPool
+
+    pool = ThreadPool(1)
+    try:
+        result = pool.spawn(_capture, fn)
+        raised: Optional[BaseException] = result.get(timeout=timeout)
+        return raised
+    finally:
+        pool.kill()
+
+
+def _capture(fn: Callable[[], Any]) -> Optional[BaseException]:
+    try:
+        fn()
+    except BaseException as exc:
+        return exc
+    return None

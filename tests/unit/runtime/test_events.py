@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import gevent
 import pytest
+from gevent import monkey
 
 import greensio
 from greensio._core import sio as sio_codec
 
-from .fakes import Recorder, Rig
+from .fakes import Recorder, Rig, in_os_thread
+
+os_thread_id = monkey.get_original("threading", "get_ident")  # unpatched even if another test module patched
 
 
 def test_an_emit_reaches_the_server(rig: Rig) -> None:
@@ -279,15 +281,13 @@ def test_emit_threadsafe_from_another_thread_is_sent_and_its_callback_runs_in_th
     done = Recorder()
 
     def callback(*args: Any) -> None:
-        threads.append(threading.get_ident())
+        threads.append(os_thread_id())
         done(*args)
 
-    thread = threading.Thread(target=sio.emit_threadsafe, args=("echo", 1), kwargs={"callback": callback})
-    thread.start()
-    thread.join(5)
+    assert in_os_thread(lambda: sio.emit_threadsafe("echo", 1, callback=callback)) is None
     assert done.called.wait(5)
     assert rig.server.events() == [["echo", 1]]
-    assert threads == [threading.get_ident()] and done.calls == [(1,)]
+    assert threads == [os_thread_id()] and done.calls == [(1,)]
 
 
 def test_emit_threadsafe_logs_an_emit_that_fails(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
@@ -298,9 +298,7 @@ def test_emit_threadsafe_logs_an_emit_that_fails(rig: Rig, caplog: pytest.LogCap
         sio.emit_threadsafe("connect")
         sio.emit_threadsafe("echo", callback=done)
 
-    thread = threading.Thread(target=from_thread)
-    thread.start()
-    thread.join(5)
+    assert in_os_thread(from_thread) is None
     assert done.called.wait(5)
     assert "emit_threadsafe('connect') failed" in caplog.text
     assert rig.server.events() == [["echo"]]

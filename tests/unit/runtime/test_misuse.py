@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 import gevent
@@ -13,24 +12,14 @@ from greensio import _registry
 from greensio._core import sio as sio_codec
 from greensio._manager import ManagerState
 
-from .fakes import Rig
+from .fakes import Rig, in_os_thread
 
 
 def in_thread(fn: Callable[[], Any]) -> BaseException:
     """Run ``fn`` in another OS thread; return what it raised."""
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fn()
-        except BaseException as exc:
-            raised.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(5)
-    assert raised, "it did not raise"
-    return raised[0]
+    raised = in_os_thread(fn)
+    assert raised is not None, "it did not raise"
+    return raised
 
 
 def test_call_after_disconnect_raises_disconnected_error_at_once(rig: Rig) -> None:
