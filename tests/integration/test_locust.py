@@ -456,6 +456,28 @@ def test_connect_phases_become_connect_rows_named_namespace_and_phase():
     assert forwarded == phases
 
 
+@pytest.mark.xfail(strict=True, reason="the runtime does not call connect_phase yet (#17 item 5): drop this mark")
+def test_a_real_connect_reports_its_phases(node_server, harness):
+    class Phased(SuiteUser):
+        wait_time = constant(1)
+
+        @task
+        def nothing(self) -> None:
+            pass
+
+    h = harness(Phased, node_server.url)
+    h.start(1)
+    (connect,) = h.wait_for("connect", "/")
+    upgrades = TRANSPORTS[0] == "polling" and "websocket" in TRANSPORTS
+    phases = ["tcp", "handshake", "namespace"] + (["upgrade"] if upgrades else [])
+    rows = {phase: h.wait_for("connect", f"/ {phase}", timeout=2)[0] for phase in phases}
+    h.stop()
+    assert all(r["exception"] is None and r["response_time"] > 0 for r in rows.values()), rows
+    # The phases before the namespace's reply add up to at most the connect they are part of.
+    parts = sum(rows[phase]["response_time"] for phase in ("tcp", "handshake", "namespace"))
+    assert parts <= connect["response_time"] + 1, (parts, connect)
+
+
 # -- distributed: the example locustfile, one master and two workers ---------------------------------
 
 
