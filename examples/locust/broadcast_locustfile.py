@@ -75,7 +75,8 @@ class BroadcastUser(SocketIOUser):
 
     @task
     def echo(self) -> None:
-        self.call("echo", 1)
+        if self.call("echo", 1) == 1 and RUN.steady is not None:
+            RUN.calls_steady += 1
 
 
 def _cpu_seconds() -> float:
@@ -114,6 +115,7 @@ class Run:
         self.all_connected: Optional[float] = None
         self.steady: Optional[Steady] = None
         self.first_seq = 0  # the newest broadcast seen when the steady part began
+        self.calls_steady = 0  # calls acked in the steady part
         self.hub_lag_steady_ms: list[float] = []  # the "hub lag" rows of the steady part
 
     def connected(self) -> None:
@@ -150,6 +152,7 @@ class Run:
                 waiting_for_cpu_percent=100.0 * (_waiting_seconds() - steady.waiting) / seconds,
                 frozen_objects=steady.frozen,
                 hub_lag_steady_ms=self.hub_lag_steady_ms,
+                calls_steady=self.calls_steady,
                 broadcasts_sent=len(window),
                 broadcasts_received_min=got[0] if got else 0,
                 broadcasts_received_median=got[len(got) // 2] if got else 0,

@@ -154,10 +154,13 @@ def report(users: int, summary: dict[str, Any], rows: dict[tuple[str, str], dict
         line("all connected in", f"{seconds:.1f} s", seconds <= 30, "within 30 s")
     p50, p95 = figure("call", "echo", "50%"), figure("call", "echo", "95%")
     calls = figure("call", "echo", "Request Count")
+    steady = summary.get("steady_seconds", 0.0)
+    if steady and users:
+        rate = summary.get("calls_steady", 0) / steady
+        line("calls made (steady part)", f"{rate:.0f}/s of the {users}/s asked")
     ok = p50 < 50 and p95 < 250
     line("ack p50 / p95 (call echo)", f"{p50:g} / {p95:g} ms ({calls:.0f} calls)", ok, "< 50 / < 250")
     cpu = summary.get("cpu_percent_of_one_core")
-    steady = summary.get("steady_seconds", 0.0)
     if cpu is None:
         line("worker CPU", "not measured (never all connected)", False, "< 90%")
     else:
@@ -174,8 +177,10 @@ def report(users: int, summary: dict[str, Any], rows: dict[tuple[str, str], dict
         sent > 0 and share >= 0.99,
         ">= 99%",
     )
-    failures = sum(int(row["Failure Count"]) for key, row in rows.items() if key != ("", "Aggregated"))
-    line("failures", str(failures), failures == 0, "none")
+    failed = {key: int(row["Failure Count"]) for key, row in rows.items() if key != ("", "Aggregated")}
+    failures = sum(failed.values())
+    where = ", ".join(f"{n} {kind} {name}" for (kind, name), n in failed.items() if n)
+    line("failures", f"{failures}" + (f" ({where})" if where else ""), failures == 0, "none")
     lag = summary.get("hub_lag_steady_ms", [])
     if lag:
         lag = sorted(lag)
