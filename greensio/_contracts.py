@@ -108,8 +108,8 @@ class SocketHost(Protocol):
     def writable_now(self) -> bool:
         """Nothing waits to be written (a volatile emit is dropped otherwise)."""
 
-    def settle_writes(self) -> None:
-        """Before a namespace DISCONNECT: let what was emitted reach the server first (bounded)."""
+    def part(self, frames: Sequence[Packet]) -> None:
+        """Write a namespace's DISCONNECT once what was emitted before it reached the server (bounded)."""
 
     def arm(self, deadline: float) -> None:
         """Make the deadline timer fire no later than ``deadline``."""

@@ -61,7 +61,7 @@ _OPEN = State.OPEN
 FLUSH_TIMEOUT = 5.0  # how long a closing connection waits for queued packets to go out
 UNSENT_LIMIT = 4 * 2**20  # bytes that may wait behind a server that does not read (or max_message_size)
 WARN_EVERY = 60.0  # seconds between warnings of one streak of failing connects
-SETTLE_TIMEOUT = 0.5  # at most this long before a namespace DISCONNECT (settle_writes)
+SETTLE_TIMEOUT = 0.5  # at most this long before a namespace DISCONNECT (part)
 SETTLE_RECENT = 0.2  # writes older than this have reached the server's handlers long ago
 SETTLE_READ = 0.01  # time for the server to read what its TCP acknowledged
 
@@ -91,7 +91,8 @@ class Manager:
     __slots__ = (
         "__weakref__", "options", "observer", "encoder", "clock", "dispatch", "write", "runner", "outbox",
         "counters", "sockets", "home_hub", "limits", "link", "_target", "_url_text", "_events", "_decoder_class",
-        "_dialer", "_reconnector", "_conn", "_state", "_failing_since", "_warned_at", "_reopen_now",
+        "_dialer", "_reconnector", "_conn", "_state", "_failing_since", "_warned_at", "_reopen_now", "_parting",
+        "_parter",
     )  # fmt: skip
 
     def __init__(
@@ -129,6 +130,8 @@ class Manager:
         backoff = Backoff(opts.reconnection_delay, opts.reconnection_delay_max, opts.randomization_factor)
         self._reconnector = Reconnector(self, self.runner, backoff, opts.reconnection, opts.reconnection_attempts)
         self._conn: Optional[Connection] = None
+        self._parting: list[Packet] = []  # DISCONNECTs waiting for what was emitted before them (part)
+        self._parter: Optional[gevent.Greenlet] = None
         self._failing_since: Optional[float] = None
         self._warned_at = -math.inf
         _registry.track(self, self._abandon, self._flush_at_exit)
@@ -254,26 +257,44 @@ class Manager:
     def writable_now(self) -> bool:
         return self.outbox.writable_now()
 
-    def settle_writes(self) -> None:
-        """Before a namespace DISCONNECT: let what was emitted reach the server first (bounded).
+    def part(self, frames: Sequence[Packet]) -> None:
+        """A namespace's DISCONNECT: written once what was emitted before it reached the server.
 
         socket.io servers run an event's handler on the next tick and drop it when the
         socket left meanwhile: events read together with the DISCONNECT are lost (the JS
-        client loses them too). So queued packets are written, the server's TCP is given
-        time to acknowledge them, and a moment more to read them, when anything was
-        written lately. Polling needs none of it: each POST is answered before the next.
+        client loses them too). So, when anything was written lately over a WebSocket,
+        the DISCONNECT waits (in a greenlet, at most SETTLE_TIMEOUT) until the server's TCP
+        acknowledged what came before and a moment more; over polling, until what came
+        before was POSTed (each POST is answered once the server read it). The socket itself
+        is inactive at once.
         """
         conn = self._conn
-        if conn is None or not conn.open or self.outbox.blocked or gevent.getcurrent() is self.runner.hub:
-            return  # (a blocked writer: the server is not reading; the close's flush deals with it)
-        with gevent.Timeout(SETTLE_TIMEOUT, False):
-            self.outbox.flush(SETTLE_TIMEOUT)
-            unsent = getattr(conn.transport, "unsent", None)
-            if unsent is None or self.clock.now() - self.outbox.last_write > SETTLE_RECENT:
-                return
-            while conn.open and unsent() > 0:
-                self.clock.sleep(0.001)
-            self.clock.sleep(SETTLE_READ)
+        if conn is None or not conn.open or self.outbox.blocked:
+            self.write(frames)
+            return
+        unsent = getattr(conn.transport, "unsent", None)
+        if self.outbox.writable_now() and (unsent is None or self.clock.now() - self.outbox.last_write > SETTLE_RECENT):
+            self.write(frames)
+            return
+        self._parting.extend(frames)
+        if self._parter is None:
+            self._parter = self.runner.spawn(self._part, conn)
+
+    def _part(self, conn: Connection) -> None:
+        """Parter greenlet: settle, then write the DISCONNECTs that waited."""
+        try:
+            with gevent.Timeout(SETTLE_TIMEOUT, False):
+                self.outbox.flush(SETTLE_TIMEOUT)  # over polling: each POST was answered, so read
+                unsent = getattr(conn.transport, "unsent", None)
+                if unsent is not None:
+                    while conn.open and unsent() > 0:
+                        self.clock.sleep(0.001)
+                    self.clock.sleep(SETTLE_READ)
+        finally:
+            self._parter = None
+            frames, self._parting = self._parting, []
+            if conn.open and conn is self._conn:
+                self.write(frames)
 
     def payload_limit(self) -> Optional[tuple[int, bool]]:
         conn = self._conn
@@ -504,6 +525,9 @@ class Manager:
         conn = self._conn
         try:
             self._reconnector.stop()
+            parter = self._parter
+            if parter is not None and parter is not gevent.getcurrent():
+                parter.join(SETTLE_TIMEOUT + 0.1)  # the DISCONNECTs go out before the close
             if conn is not None and conn.open:
                 with gevent.Timeout(FLUSH_TIMEOUT, False):
                     self.outbox.flush(FLUSH_TIMEOUT)

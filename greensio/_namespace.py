@@ -65,8 +65,7 @@ class Namespace:
     """One namespace's session over a Manager's connection."""
 
     __slots__ = (
-        "socket", "host", "session", "options", "active", "ended", "leaving", "retries", "inactive", "last_error",
-        "router",
+        "socket", "host", "session", "options", "active", "ended", "retries", "inactive", "last_error", "router",
         "_events", "_any", "_any_outgoing", "_waiters", "_fail_fast", "_connecting_since", "_told_buffering",
     )  # fmt: skip
 
@@ -78,8 +77,6 @@ class Namespace:
         self.active = False
         self.ended = False
         """Disconnected by the user or the server, refused, or given up: not by a connection loss."""
-        self.leaving = False
-        """disconnect() waits for what was emitted to reach the server: what arrives meanwhile is dropped."""
         self.retries = RetryQueue(self, options.retries) if options.retries > 0 else None
         self.inactive = Event()
         self.inactive.set()
@@ -137,19 +134,15 @@ class Namespace:
     def leave(self) -> None:
         """The user's disconnect(): DISCONNECT if connected, then inactive for good."""
         if self.session.connected:
-            self.leaving = True  # from here on nothing the server sends reaches the user (as in JS)
+            link = self.host.link
+            if link is None:
+                first, _ = self.host.encoder.encode(sio.DISCONNECT, self.session.nsp, None, None)
+                self.host.part(_frames(first, []))
+            else:
+                text = link.leave(self.namespace, last=not self.host.others_active(self))
+                if text is not None:
+                    self.host.part(["4" + text])
             self.on_close("io client disconnect")
-            try:
-                self.host.settle_writes()
-            finally:
-                link = self.host.link
-                if link is None:
-                    self.send_packet(sio.DISCONNECT, None)
-                else:
-                    text = link.leave(self.namespace, last=not self.host.others_active(self))
-                    if text is not None:
-                        self.host.write(["4" + text])
-                self.leaving = False
         self._deactivate(DisconnectedError("the socket was disconnected"))
 
     # -- sending ------------------------------------------------------------------------
@@ -281,8 +274,6 @@ class Namespace:
             self.on_packet(reply, 0)
 
     def on_packet(self, packet: sio.Packet, size: int) -> None:
-        if self.leaving:
-            return
         kind = packet.type
         session = self.session
         host = self.host

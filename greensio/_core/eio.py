@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ __all__ = [
     "encode_payload",
     "encoded_length",
     "parse_handshake",
+    "payload_slices",
 ]
 
 OPEN = "0"
@@ -121,14 +122,7 @@ def parse_handshake(data: str, loads: Callable[[str], Any] = json.loads) -> Hand
 
 
 def decode_payload(body: str) -> list[str | bytes]:
-    """Split a polling response body into packets (``"b..."`` items become bytes).
-
-    A body of many tiny packets (a hostile flood) is scanned instead of split, dropping
-    NOOPs and repeated PINGs, so that decoding it costs about twice its size, not a list
-    entry per packet.
-    """
-    if len(body) > _SCAN_FROM and body.count(SEPARATOR) * _TINY > len(body):
-        return _decode_tiny(body)
+    """Split a polling response body into packets (``"b..."`` items become bytes)."""
     items = body.split(SEPARATOR)
     packets = cast("list[str | bytes]", items)  # binary items are replaced in place
     for i, item in enumerate(items):
@@ -138,8 +132,25 @@ def decode_payload(body: str) -> list[str | bytes]:
     return packets
 
 
-_TINY = 16  # average characters per packet below which a payload is scanned (decode_payload)
-_SCAN_FROM = 64 * 1024  # bodies shorter than this cost little however they are split
+def payload_slices(body: str, size: int = 64 * 1024) -> Iterator[list[str | bytes]]:
+    """The packets of a large polling body, about ``size`` characters at a time (cut at
+    separators), NOOPs and repeated PINGs left out: the caller may yield between slices,
+    and a body of many tiny packets (a hostile flood) costs no list entry per packet."""
+    if body.endswith(SEPARATOR):
+        raise ProtocolError("empty packet in polling payload")
+    pos, end = 0, len(body)
+    last: object = None
+    while pos < end:
+        cut = body.find(SEPARATOR, pos + size)
+        stop = end if cut < 0 else cut
+        packets: list[str | bytes] = []
+        for item in body[pos:stop].split(SEPARATOR):
+            if item == NOOP or (item == PING and last == PING):
+                continue  # nothing to do for a NOOP, nor for a PING right after a PING
+            last = item if item[:1] in TYPES else _other(item)
+            packets.append(last)
+        yield packets
+        pos = stop + 1
 
 
 def _other(item: str) -> bytes:
@@ -153,22 +164,6 @@ def _other(item: str) -> bytes:
     if not head:
         raise ProtocolError("empty packet in polling payload")
     raise ProtocolError(f"unknown Engine.IO packet type {head!r} in polling payload")
-
-
-def _decode_tiny(body: str) -> list[str | bytes]:
-    packets: list[str | bytes] = []
-    pos, size = 0, len(body)
-    while pos <= size:
-        end = body.find(SEPARATOR, pos)
-        if end < 0:
-            end = size
-        if end - pos == 1 and (body[pos] == NOOP or (body[pos] == PING and packets and packets[-1] == PING)):
-            pos = end + 1  # nothing to do for a NOOP, nor for a PING right after a PING
-            continue
-        item = body[pos:end]
-        packets.append(item if item[:1] in TYPES else _other(item))
-        pos = end + 1
-    return packets
 
 
 def _b64(data: bytes | bytearray | memoryview) -> str:

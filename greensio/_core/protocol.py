@@ -45,7 +45,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from .._exceptions import ProtocolError
 from . import eio, eio3
@@ -108,6 +108,14 @@ class Protocol:
             raise ProtocolError("invalid UTF-8 in a polling response") from None
         return eio.decode_payload(text)
 
+    def payload_slices(self, body: Union[bytes, bytearray]) -> Iterator[list[Packet]]:
+        """The packets of a large polling body, a slice at a time (see eio.payload_slices)."""
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("invalid UTF-8 in a polling response") from None
+        return eio.payload_slices(text)
+
     def encode_payload(self, packets: Sequence[Packet]) -> bytes:
         """A polling POST body."""
         return eio.encode_payload(packets).encode("utf-8", "surrogatepass")
@@ -140,6 +148,9 @@ class _Protocol3(Protocol):
 
     def decode_payload(self, body: Union[bytes, bytearray]) -> list[Packet]:
         return eio3.decode_payload(body)
+
+    def payload_slices(self, body: Union[bytes, bytearray]) -> Iterator[list[Packet]]:
+        return iter([eio3.decode_payload(body)])
 
     def encode_payload(self, packets: Sequence[Packet]) -> bytes:
         return eio3.encode_payload(packets)

@@ -38,6 +38,7 @@ __all__ = ["PollingTransport"]
 RECV_SIZE = 64 * 1024
 MAX_PACKETS = 16  # per POST: python-engineio rejects larger payloads
 MAX_ANSWER = 64 * 1024  # bytes of a POST's answer body ("ok")
+DECODE_SLICE = 64 * 1024  # bytes of a response body decoded at once
 GRACEFUL_TIMEOUT = 1.0  # seconds for the CLOSE packet of close_gracefully()
 _QUICKACK: Optional[int] = getattr(gsocket, "TCP_QUICKACK", None)  # Linux only
 _EIO_PARAM = re.compile(r"(?<=[?&])EIO=[^&]*")
@@ -310,7 +311,13 @@ class PollingTransport:
     def _decode(self, body: Union[bytes, bytearray]) -> list[Packet]:
         if not body:  # python-engineio answers a poll of a closing session with nothing
             return []
-        packets = self.protocol.decode_payload(body)
+        if len(body) <= DECODE_SLICE:
+            packets = self.protocol.decode_payload(body)
+        else:  # a large body is decoded a slice at a time, letting other greenlets run in between
+            packets = []
+            for part in self.protocol.payload_slices(body):
+                packets += part
+                gevent.sleep(0)
         if len(body) > self.max_message:
             for packet in packets:
                 size = encoded_length(packet) if isinstance(packet, str) else len(packet)
