@@ -4,6 +4,7 @@ run distributed (a master and two workers as child processes)."""
 from __future__ import annotations
 
 import csv
+import gc
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ pytest.importorskip("locust")
 from locust import constant, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from greensio.contrib import locust as locust_contrib  # noqa: E402
 from greensio.contrib.locust import SocketIOUser  # noqa: E402
 
 LOCUSTFILE = ROOT / "examples" / "locust" / "locustfile.py"
@@ -165,12 +167,19 @@ def test_a_user_reports_its_connect_call_and_ack_round_trips_emits_and_received_
     assert not [r for r in h.requests if r["request_type"] == "disconnect"]  # "io client disconnect" is not a failure
 
 
-def test_a_call_timeout_is_a_failure_and_the_task_goes_on(node_server, harness):
+@pytest.mark.parametrize("ack_timeout", [None, 0.1])
+def test_a_call_timeout_is_a_failure_and_the_task_goes_on(node_server, harness, ack_timeout):
     results: list[Any] = []
+    users: list[SocketIOUser] = []
 
     class SilentUser(SuiteUser):
         wait_time = constant(0)
-        call_timeout = 0.1
+        call_timeout = 0.1  # a gevent.Timeout around the wait; with ack_timeout set, greensio's own
+        socketio_options = {"ack_timeout": ack_timeout} if ack_timeout else {}
+
+        def on_start(self) -> None:
+            users.append(self)
+            super().on_start()
 
         @task
         def ask(self) -> None:
@@ -180,11 +189,14 @@ def test_a_call_timeout_is_a_failure_and_the_task_goes_on(node_server, harness):
     h.start(1)
     failures = h.wait_for("call", "nobody_acks_this", 2, failed=True)
     h.stop()
+    message = "no ack for 'nobody_acks_this' " + ("in time" if ack_timeout else "within 0.1 s")
     assert all(isinstance(r["exception"], greensio.TimeoutError) for r in failures)
+    assert {str(r["exception"]) for r in failures} == {message}
     assert all(r["response_time"] >= 100 for r in failures)
     assert results[:2] == [None, None]
     assert not h.user_errors
     assert h.env.stats.get("nobody_acks_this", "call").num_failures >= 2
+    assert not users[0].sio._ns.session.acks  # no ack slot outlives its call
 
 
 def test_a_lost_connection_fails_the_call_in_flight_reports_the_disconnect_and_the_reconnect(node_server, harness):
@@ -229,13 +241,15 @@ def test_a_server_disconnect_is_a_failure(node_server, harness):
             if self.sio.connected:
                 self.emit("disconnect_me")
             else:
-                self.call("echo", 1)  # no reconnect after a server disconnect: it times out
+                self.call("echo", 1)  # no reconnect after a server disconnect: it fails at once
 
     h = harness(LeavingUser, node_server.url)
     h.start(1)
     h.wait_for("disconnect", "io server disconnect", failed=True)
-    h.wait_for("call", "echo", failed=True)
+    (failed_call, *_) = h.wait_for("call", "echo", failed=True)
     h.stop()
+    assert isinstance(failed_call["exception"], greensio.DisconnectedError)
+    assert failed_call["response_time"] < 200  # not after call_timeout
     assert len(h.matching("disconnect", "io server disconnect")) == 1
     assert not h.user_errors
 
@@ -324,6 +338,143 @@ def test_emit_errors_and_ack_timeouts_are_reported_not_raised():
     failures = [(r["request_type"], r["name"], type(r["exception"])) for r in requests if r["exception"] is not None]
     assert failures == [("emit", "echo", greensio.BufferFullError), ("ack", "echo", greensio.TimeoutError)]
     assert len(answers) == 1 and isinstance(answers[0][0], greensio.TimeoutError)
+
+
+def test_the_hub_lag_is_one_row_a_second_per_process_and_shows_a_blocked_hub(node_server, harness):
+    class Idle(SuiteUser):
+        wait_time = constant(0.2)
+
+        @task
+        def nothing(self) -> None:
+            pass
+
+    h = harness(Idle, node_server.url)
+    h.start(3)
+    h.wait_for("connect", "/", 3)
+    h.wait_for("hub", "hub lag", 1)
+    started = time.perf_counter()
+    while time.perf_counter() - started < 0.4:  # CPU-bound: the hub and every greenlet wait
+        pass
+    seen = len(h.matching("hub", "hub lag"))
+    rows = h.wait_for("hub", "hub lag", seen + 2)
+    # The sampler's 100 ms timer fired at least 400 - 100 ms late; the row of that second says so.
+    assert max(r["response_time"] for r in rows) >= 300
+    assert all(r["exception"] is None and r["response_time"] >= 0 and r["url"] == "" for r in rows)
+    # One row a second for the process, not one per user: with 3 users they still come 1 s apart.
+    starts = [r["start_time"] for r in rows]
+    assert all(later - earlier >= 0.9 for earlier, later in zip(starts, starts[1:])), starts
+    h.stop()
+    h.until(lambda: locust_contrib._HUB_LAG._sampler is None, "the sampler ends with the last user")
+
+
+@pytest.mark.parametrize("gc_freeze", [True, False])
+def test_the_process_is_gc_frozen_once_the_ramp_up_is_connected_and_unfrozen_at_stop(node_server, harness, gc_freeze):
+    class Idle(SuiteUser):
+        wait_time = constant(0.2)
+
+        @task
+        def nothing(self) -> None:
+            pass
+
+    Idle.gc_freeze = gc_freeze
+    freezes = locust_contrib._GC_FREEZE.freezes
+    h = harness(Idle, node_server.url)
+    h.start(3)
+    h.wait_for("connect", "/", 3)
+    ramp_done = lambda: h.runner.state == "running" and locust_contrib._GC_FREEZE.connecting == 0  # noqa: E731
+    h.until(ramp_done, "spawning complete and every connect over")
+    if gc_freeze:  # frozen by then: the freeze follows the later of the two at once
+        assert locust_contrib._GC_FREEZE.freezes == freezes + 1
+        assert gc.get_freeze_count() > 0
+    else:
+        assert locust_contrib._GC_FREEZE.freezes == freezes and gc.get_freeze_count() == 0
+    h.stop()
+    assert gc.get_freeze_count() == 0
+
+
+def test_push_latency_rows_come_from_the_servers_send_time_in_seconds_or_milliseconds(node_server, harness):
+    def fails() -> float:
+        raise ZeroDivisionError("no send time")
+
+    class Pushed(SuiteUser):
+        wait_time = constant(0.05)
+        push_latency = {"stamp_s": float, "stamp_ms": float, "ahead": float, "broken": fails}
+
+        @task
+        def ask(self) -> None:
+            sent = time.time() - 0.2  # as if the server had sent these 200 ms ago
+            self.emit("server_emit", "stamp_s", sent)  # the server emits ("stamp_s", sent) back
+            self.emit("server_emit", "stamp_ms", sent * 1000.0)
+            self.emit("server_emit", "ahead", time.time() + 60)  # a server clock 60 s ahead
+            self.emit("server_emit", "broken")
+            self.emit("server_emit", "other", sent)
+
+    h = harness(Pushed, node_server.url)
+    h.start(1)
+    for event in ("stamp_s", "stamp_ms", "ahead"):
+        h.wait_for("push", event, 3, failed=False)
+    h.wait_for("push", "broken", 3, failed=True)
+    h.wait_for("recv", "other", 3)
+    h.stop()
+    for event in ("stamp_s", "stamp_ms"):  # both units read right: about 200 ms, not 200 s nor 0
+        times = [r["response_time"] for r in h.matching("push", event)]
+        assert all(200 <= t < 200 + WAIT * 1000 for t in times), (event, times)
+    assert {r["response_time"] for r in h.matching("push", "ahead")} == {0}
+    broken = h.matching("push", "broken")
+    assert all(isinstance(r["exception"], ZeroDivisionError) and r["response_time"] == 0 for r in broken)
+    # The events listed in push_latency get push rows instead of recv rows; the others keep theirs.
+    assert {r["name"] for r in h.requests if r["request_type"] == "recv"} == {"other"}
+    assert not h.user_errors
+
+
+def test_connect_phases_become_connect_rows_named_namespace_and_phase():
+    forwarded: list[tuple[str, float]] = []
+
+    class Inner:
+        def connect_phase(self, phase: str, seconds: float) -> None:
+            forwarded.append((phase, seconds))
+
+    class Phased(SuiteUser):
+        url = f"http://127.0.0.1:{free_port()}"
+        namespace = "/chat"
+        socketio_options = {"observer": Inner()}
+
+    env = Environment(user_classes=[Phased])
+    requests: list[dict[str, Any]] = []
+    env.events.request.add_listener(lambda **kwargs: requests.append(kwargs))
+    user = Phased(env)  # never started: the observer is called as greensio's runtime would
+    phases = [("tcp", 0.0015), ("handshake", 0.002), ("namespace", 0.0125), ("upgrade", 0.25)]
+    for phase, seconds in phases:
+        user.sio.manager.observer.connect_phase(phase, seconds)
+    rows = [(r["request_type"], r["name"], r["response_time"], r["exception"]) for r in requests]
+    assert rows == [
+        ("connect", "/chat tcp", 1.5, None),
+        ("connect", "/chat handshake", 2.0, None),
+        ("connect", "/chat namespace", 12.5, None),
+        ("connect", "/chat upgrade", 250.0, None),
+    ]
+    assert forwarded == phases
+
+
+def test_a_real_connect_reports_its_phases(node_server, harness):
+    class Phased(SuiteUser):
+        wait_time = constant(1)
+
+        @task
+        def nothing(self) -> None:
+            pass
+
+    h = harness(Phased, node_server.url)
+    h.start(1)
+    (connect,) = h.wait_for("connect", "/")
+    upgrades = TRANSPORTS[0] == "polling" and "websocket" in TRANSPORTS
+    phases = ["tcp", "handshake", "namespace"] + (["upgrade"] if upgrades else [])
+    rows = {phase: h.wait_for("connect", f"/ {phase}", timeout=2)[0] for phase in phases}
+    h.stop()
+    assert all(r["exception"] is None and r["response_time"] > 0 for r in rows.values()), rows
+    # The phases before the namespace's reply add up to at most the connect they are part of.
+    parts = sum(rows[phase]["response_time"] for phase in ("tcp", "handshake", "namespace"))
+    assert parts <= connect["response_time"] + 1, (parts, connect)
 
 
 # -- distributed: the example locustfile, one master and two workers ---------------------------------
