@@ -59,30 +59,19 @@ GREENSIO_LIKE = ("greensio", "baseline", "floor")  # the clients that connect --
 # the floor is measured over WebSocket without compression only
 FLOOR_SCENARIOS = {"emit", "recv", "call", "recv64k", "idle", "mixed"}
 
+PROFILE_KEYS = (
+    "reps",  # of each throughput scenario
+    "idle_reps",  # of idle and idle-deflate
+    "target_cpu",  # CPU seconds per measured section
+    "clients",  # idle: N of Node and python-socketio
+    "greensio_clients",  # idle: N of greensio, the baseline and the floor
+    "mixed_clients",  # mixed: N
+    "mixed_duration",  # mixed: measured seconds
+    "psio_mixed_ladder",  # mixed: python-socketio's N, tried in order
+)
 PROFILES = {
-    # reps of each throughput scenario, reps of idle / idle-deflate, CPU s per measured
-    # section, N of Node and python-socketio in idle, N of greensio (and baseline, floor)
-    # in idle, N of the mixed load, its measured seconds, python-socketio's mixed ladder
-    "full": dict(
-        reps=5,
-        idle_reps=3,
-        target_cpu=1.0,
-        clients=5000,
-        greensio_clients=10000,
-        mixed_clients=10000,
-        mixed_duration=30.0,
-        psio_mixed_ladder="1000,2000,5000",
-    ),
-    "quick": dict(
-        reps=3,
-        idle_reps=1,
-        target_cpu=0.3,
-        clients=1000,
-        greensio_clients=2000,
-        mixed_clients=1000,
-        mixed_duration=10.0,
-        psio_mixed_ladder="500,1000",
-    ),
+    "full": dict(zip(PROFILE_KEYS, (5, 3, 1.0, 5000, 10000, 10000, 30.0, "1000,2000,5000"))),
+    "quick": dict(zip(PROFILE_KEYS, (3, 1, 0.3, 1000, 2000, 1000, 10.0, "500,1000"))),
 }
 # python-socketio over polling: most messages in any one warm-up or measured
 # section (--psio-polling-max-m). Its polling client could be latency-bound (an
@@ -462,8 +451,9 @@ def describe(res):
     scenario = res["scenario"]
     if scenario == "mixed":
         held, why = mixed_verdict(res)
+        received = f"{res['recv_pct']:.1f}%" if res.get("recv_pct") is not None else "—"
         return (
-            f"N={res['n']:,}: {res['cpu_pct']:.1f}% of a core, {res['recv_pct']:.1f}% of {res['ticks']} "
+            f"N={res['n']:,}: {res['cpu_pct']:.1f}% of a core, {received} of {res['ticks']} "
             f"broadcasts, {res['emits_delivered']:,}/{res['emits_sent']:,} emits, late ≤ {res['late_max_s']:.2f} s"
             + ("" if held else f" — does not hold: {why}")
         )

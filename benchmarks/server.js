@@ -15,7 +15,7 @@
 //                            (a binary attachment),
 //                            kind "text64k" -> "z" with a 65,536-character
 //                            compressible string (JSON-like records, see
-//                            compressibleText). Sent with backpressure (it
+//                            clients/payloads.js). Sent with backpressure (it
 //                            waits while more than ~1 MiB is queued for the
 //                            socket) so the server never buffers the whole flood.
 //   "wire" (ack)             ack({ext, read, written}): the permessage-deflate
@@ -34,6 +34,7 @@
 // compression at all.
 const http = require("http");
 const { Server } = require("socket.io");
+const { compressibleText } = require("./clients/payloads.js");
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(name);
@@ -43,19 +44,6 @@ function arg(name, dflt) {
 const HOST = arg("--host", "127.0.0.1");
 const PORT = parseInt(arg("--port", "0"), 10);
 const DEFLATE = process.argv.includes("--deflate");
-
-// Compressible text, the same in the Python and Node clients: JSON-like records
-// whose ids and scores vary, cut to `length` characters.
-function compressibleText(length) {
-  const parts = [];
-  let n = 0;
-  for (let i = 0; n < length; i++) {
-    const rec = `{"id":${i},"name":"user-${String(i).padStart(5, "0")}","score":${(i * 7919) % 1000}},`;
-    parts.push(rec);
-    n += rec.length;
-  }
-  return parts.join("").slice(0, length);
-}
 
 const PAYLOADS = {
   text100: { event: "e", data: "y".repeat(100) },

@@ -22,7 +22,7 @@ CHUNK = 1000  # fire-and-forget emits between two yields to the event loop
 
 
 def compressible_text(length):
-    """JSON-like records whose ids and scores vary, cut to ``length`` characters (as server.js)."""
+    """JSON-like records whose ids and scores vary, cut to ``length`` characters (as clients/payloads.js)."""
     parts = []
     n = 0
     i = 0
@@ -150,7 +150,7 @@ def emit_result(client, scenario, **fields):
 
 
 def emit_error(client, scenario, exc, na=False):
-    na = na or isinstance(exc, NotNegotiated)
+    na = na or isinstance(exc, NotApplicable)
     msg = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc)
     emit_result(client, scenario, ok=False, na=na, error=msg[:500], traceback=traceback.format_exc()[-2000:])
 
@@ -187,6 +187,53 @@ def exit_now(code=0):
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+class NotApplicable(Exception):
+    """The client cannot run this scenario (its cell is n/a, not an error)."""
+
+
+def run_client(client, args, body):
+    """Run ``body()`` (which prints the result line); any failure becomes an error (or n/a) line. Exits."""
+    try:
+        body()
+    except BaseException as e:  # noqa: BLE001 - reported, never raised
+        emit_error(client, args.scenario, e)
+        exit_now(2 if isinstance(e, NotApplicable) else 1)
+    exit_now(0)
+
+
+def run_idle(client, connect_warm, connect_many, sleep, still_connected=None):
+    """The idle scenario: RSS before and after connecting N clients; prints the result line.
+
+    ``connect_warm()``: one connected client, so every lazily loaded module is
+    in; ``connect_many()``: connects the N and returns what it measured (n,
+    connected, connect_wall_s, connect_cpu_s, partial); ``still_connected()``:
+    how many are connected after the settling second (default: as connected).
+    """
+    nofile = raise_nofile()
+    warm = connect_warm()
+    sleep(0.2)
+    gc.collect()
+    rss0 = rss_bytes()
+    fields = connect_many()
+    sleep(1.0)  # let connection set-up settle before measuring memory
+    gc.collect()
+    rss1 = rss_bytes()
+    if still_connected is not None:
+        fields["connected"] = still_connected()
+    n_ok = fields["connected"]
+    fields.update(
+        ok=n_ok > 0,
+        mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
+        rss0_mb=rss0 / 2**20,
+        rss1_mb=rss1 / 2**20,
+        nofile=nofile,
+    )
+    if n_ok == 0:
+        fields["error"] = fields.get("partial", "none connected")
+    emit_result(client, "idle", **fields)
+    return warm  # alive until here: the warm client is part of the "before"
 
 
 # ---------------------------------------------------------------------------
@@ -273,7 +320,7 @@ def run_throughput(client, args, sio, make_event, sleep0):
     finish(client, scenario, m, cpu, wall, est=est, extra=extra)
 
 
-class NotNegotiated(Exception):
+class NotNegotiated(NotApplicable):
     """The client did not negotiate permessage-deflate with a server that offers it (an n/a cell)."""
 
 
@@ -341,21 +388,33 @@ def calibrate(section, scenario, target_cpu, cap=0):
 
 
 class TickCounts:
-    """Ticks each client received with a seq inside the measured window (lo, hi]."""
+    """Ticks each client received with a seq inside the measured window (lo, hi].
+
+    ``hi`` is only known once the window closed, and ticks after it may be
+    handled before it is known; the server sends ticks in seq order on each
+    connection, so those are the last ones a client got: ``last - hi`` of them.
+    """
 
     def __init__(self, n):
-        self.got = [0] * n
+        self.got = [0] * n  # ticks with seq > lo
+        self.last = [0] * n  # the highest seq each client got
         self.lo = float("inf")  # nothing counts before the window opens
         self.hi = float("inf")
 
     def handler(self, i):
         got = self.got
+        last = self.last
 
         def on_tick(seq, _text=None):
-            if self.lo < seq <= self.hi:
+            if seq > self.lo:
                 got[i] += 1
+                last[i] = seq
 
         return on_tick
+
+    def in_window(self):
+        hi = self.hi
+        return [g - max(0, last - hi) for g, last in zip(self.got, self.last)]
 
 
 def drive_emits(emitters, duration, sleep):
@@ -413,9 +472,8 @@ def run_mixed(client, args, warm, emitters, counts, connect_fields, sleep):
     counts.hi = s1["seq"]
     sleep(SETTLE_S)
     s2 = warm.call("mixedstats", timeout=WAIT_TIMEOUT)
-    emit_result(
-        client, "mixed", **mixed_fields(n, c1 - c0, t1 - t0, sent, late, s0, s1, s2, counts.got, connect_fields)
-    )
+    got = counts.in_window()
+    emit_result(client, "mixed", **mixed_fields(n, c1 - c0, t1 - t0, sent, late, s0, s1, s2, got, connect_fields))
 
 
 def mixed_fields(n, cpu, wall, sent, late, s0, s1, s2, got, connect_fields):

@@ -27,14 +27,13 @@ def main():
     except BaseException as e:  # noqa: BLE001 - also: the layer may not exist in the measured tree
         C.emit_error(CLIENT, args.scenario, e, na=True)
         C.exit_now(2)
-    try:
+
+    def body():
         sio = compat.Client()
         sio.connect(args.url, transports=[args.transport], wait_timeout=10)
         C.run_throughput(CLIENT, args, sio, gevent.event.Event, gevent.sleep)
-    except BaseException as e:  # noqa: BLE001
-        C.emit_error(CLIENT, args.scenario, e)
-        C.exit_now(1)
-    C.exit_now(0)
+
+    C.run_client(CLIENT, args, body)
 
 
 if __name__ == "__main__":

@@ -323,7 +323,7 @@ def throughput(args, gevent):
                 raise RuntimeError(f"received {counter.count} frames, expected {m}")
 
     else:
-        raise NotImplementedError(f"{scenario}: the floor is measured for emit, recv, call, recv64k, idle, mixed")
+        raise C.NotApplicable(f"{scenario}: the floor is measured for emit, recv, call, recv64k, idle, mixed")
 
     cap = args.max_m
     warm_target = args.target_cpu
@@ -388,27 +388,17 @@ def connect_many(args, gevent, n, connect_frame, want=OP_TEXT):
 
 
 def idle(args, gevent):
-    nofile = C.raise_nofile()
-    warm, _ = connect_many(args, gevent, 1, frame("40"))  # every code path once
-    gevent.sleep(0.2)
-    gc.collect()
-    rss0 = C.rss_bytes()
-    conns, fields = connect_many(args, gevent, args.n, frame("40"))
-    gevent.sleep(1.0)
-    gc.collect()
-    rss1 = C.rss_bytes()
-    n_ok = len(conns)
-    fields.update(
-        ok=n_ok > 0,
-        mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
-        rss0_mb=rss0 / 2**20,
-        rss1_mb=rss1 / 2**20,
-        nofile=nofile,
-    )
-    if n_ok == 0:
-        fields["error"] = fields.get("partial", "none connected")
-    del warm
-    C.emit_result(CLIENT, "idle", **fields)
+    held = []
+
+    def warm():
+        return connect_many(args, gevent, 1, frame("40"))[0]  # every code path once
+
+    def many():
+        conns, fields = connect_many(args, gevent, args.n, frame("40"))
+        held.extend(conns)
+        return fields
+
+    C.run_idle(CLIENT, warm, many, gevent.sleep)
 
 
 def stats_call(conn):
@@ -458,30 +448,21 @@ def mixed(args, gevent):
 
 def main():
     args = C.parse_args()
-    try:
-        import gevent
+    import gevent
 
+    def body():
         if args.transport != "websocket":
-            raise NotImplementedError("the floor is measured over WebSocket only")
+            raise C.NotApplicable("the floor is measured over WebSocket only")
         if args.expect_deflate:
-            raise NotImplementedError("the floor does no compression")
-    except BaseException as e:  # noqa: BLE001
-        C.emit_error(CLIENT, args.scenario, e, na=True)
-        C.exit_now(2)
-    try:
+            raise C.NotApplicable("the floor does no compression")
         if args.scenario == "idle":
             idle(args, gevent)
         elif args.scenario == "mixed":
             mixed(args, gevent)
         else:
             throughput(args, gevent)
-    except NotImplementedError as e:
-        C.emit_error(CLIENT, args.scenario, e, na=True)
-        C.exit_now(2)
-    except BaseException as e:  # noqa: BLE001
-        C.emit_error(CLIENT, args.scenario, e)
-        C.exit_now(1)
-    C.exit_now(0)
+
+    C.run_client(CLIENT, args, body)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ if `import greensio` fails it prints a result with "na": true (shown as n/a);
 any other failure is printed as an error result for this scenario only.
 """
 
-import gc
 import time
 
 import _common as C
@@ -73,30 +72,20 @@ def connect_many(args, greensio, gevent, n, auth=None, counts=None):
 
 
 def idle(args, greensio, gevent):
-    nofile = C.raise_nofile()
-    warm = greensio.connect(args.url, transports=["websocket"], timeout=10)
-    if args.expect_deflate:
-        C.check_deflate(warm)
-    gevent.sleep(0.2)
-    gc.collect()
-    rss0 = C.rss_bytes()
-    sockets, _, fields = connect_many(args, greensio, gevent, args.n)
-    gevent.sleep(1.0)  # let connection set-up settle before measuring memory
-    gc.collect()
-    rss1 = C.rss_bytes()
-    n_ok = sum(1 for s in sockets if s.connected)
-    fields.update(
-        ok=n_ok > 0,
-        connected=n_ok,
-        mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
-        rss0_mb=rss0 / 2**20,
-        rss1_mb=rss1 / 2**20,
-        nofile=nofile,
-    )
-    if n_ok == 0:
-        fields["error"] = fields.get("partial", "none connected")
-    del warm
-    C.emit_result(CLIENT, "idle", **fields)
+    def warm():
+        sio = greensio.connect(args.url, transports=["websocket"], timeout=10)
+        if args.expect_deflate:
+            C.check_deflate(sio)
+        return sio
+
+    held = []
+
+    def many():
+        sockets, _, fields = connect_many(args, greensio, gevent, args.n)
+        held.extend(sockets)
+        return fields
+
+    C.run_idle(CLIENT, warm, many, gevent.sleep, lambda: sum(1 for s in held if s.connected))
 
 
 def mixed(args, greensio, gevent):
@@ -128,7 +117,8 @@ def main():
     except BaseException as e:  # noqa: BLE001 - the library may be half-written
         C.emit_error(CLIENT, args.scenario, e, na=True)
         C.exit_now(2)
-    try:
+
+    def body():
         if args.scenario == "idle":
             idle(args, greensio, gevent)
         elif args.scenario == "mixed":
@@ -136,10 +126,8 @@ def main():
         else:
             sio = greensio.connect(args.url, transports=[args.transport], timeout=10)
             C.run_throughput(CLIENT, args, sio, gevent.event.Event, gevent.sleep)
-    except BaseException as e:  # noqa: BLE001
-        C.emit_error(CLIENT, args.scenario, e)
-        C.exit_now(1)
-    C.exit_now(0)
+
+    C.run_client(CLIENT, args, body)
 
 
 if __name__ == "__main__":

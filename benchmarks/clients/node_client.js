@@ -8,17 +8,7 @@ const CLIENT = "node";
 const EMIT_PAYLOAD = "x".repeat(50); // "50 B": a 50-character string argument
 const CHUNK = 1000; // fire-and-forget emits between two yields to the event loop
 
-// JSON-like records whose ids and scores vary, cut to `length` characters (as server.js, _common.py)
-function compressibleText(length) {
-  const parts = [];
-  let n = 0;
-  for (let i = 0; n < length; i++) {
-    const rec = `{"id":${i},"name":"user-${String(i).padStart(5, "0")}","score":${(i * 7919) % 1000}},`;
-    parts.push(rec);
-    n += rec.length;
-  }
-  return parts.join("").slice(0, length);
-}
+const { compressibleText } = require("./payloads.js");
 const EMIT_PAYLOADS = { emit: EMIT_PAYLOAD, emit1k: compressibleText(1024) };
 // scenario: [event, flood kind, payload length, binary]
 const RECV_KINDS = {
@@ -320,10 +310,15 @@ const sleepMs = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 async function mixed(args) {
   const warm = await connect(args.url);
   const n = args.n;
+  // as TickCounts in _common.py: ticks with seq > lo, and the last seq, per client
   const got = new Array(n).fill(0);
-  const win = { lo: Infinity, hi: Infinity };
+  const last = new Array(n).fill(0);
+  const win = { lo: Infinity };
   const onTick = (i) => (seq) => {
-    if (seq > win.lo && seq <= win.hi) got[i]++;
+    if (seq > win.lo) {
+      got[i]++;
+      last[i] = seq;
+    }
   };
   const [sockets, fields] = await connectMany(args, n, { auth: { mixed: 1 }, onTick });
   if (fields.connected < n) {
@@ -356,12 +351,12 @@ async function mixed(args) {
   const t1 = nowSeconds();
   const c1 = cpuSeconds();
   const s1 = await stats();
-  win.hi = s1.seq;
   await sleepMs(SETTLE_MS);
   const s2 = await stats();
   const ticks = s1.seq - s0.seq;
-  const sorted = got.slice().sort((a, b) => a - b);
-  const received = got.reduce((a, b) => a + b, 0);
+  const inWindow = got.map((g, i) => g - Math.max(0, last[i] - s1.seq));
+  const sorted = inWindow.slice().sort((a, b) => a - b);
+  const received = inWindow.reduce((a, b) => a + b, 0);
   out(Object.assign({ scenario: "mixed" }, fields, {
     ok: true, n, cpu_s: c1 - c0, wall_s: t1 - t0, cpu_pct: ((c1 - c0) / (t1 - t0)) * 100,
     ticks, received, recv_share: ticks ? received / (n * ticks) : null,

@@ -14,7 +14,6 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import gc  # noqa: E402
 import time  # noqa: E402
 
 import _common as C  # noqa: E402
@@ -82,29 +81,20 @@ def connect_many(args, n, auth=None, counts=None):
 
 
 def idle(args):
-    nofile = C.raise_nofile()
-    warm = connect(args.url)  # loads every lazily imported module
-    if args.expect_deflate:
-        C.check_deflate(warm)
-    gevent.sleep(0.2)
-    gc.collect()
-    rss0 = C.rss_bytes()
-    clients, fields = connect_many(args, args.n)
-    n_ok = len(clients)
-    gevent.sleep(1.0)  # let connection set-up settle before measuring memory
-    gc.collect()
-    rss1 = C.rss_bytes()
-    fields.update(
-        ok=n_ok > 0,
-        mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
-        rss0_mb=rss0 / 2**20,
-        rss1_mb=rss1 / 2**20,
-        nofile=nofile,
-    )
-    if n_ok == 0:
-        fields["error"] = fields.get("partial", "none connected")
-    del warm
-    C.emit_result(CLIENT, "idle", **fields)
+    def warm():
+        sio = connect(args.url)
+        if args.expect_deflate:
+            C.check_deflate(sio)
+        return sio
+
+    held = []
+
+    def many():
+        clients, fields = connect_many(args, args.n)
+        held.extend(clients)
+        return fields
+
+    C.run_idle(CLIENT, warm, many, gevent.sleep)
 
 
 def mixed(args):
@@ -120,7 +110,8 @@ def mixed(args):
 
 def main():
     args = C.parse_args()
-    try:
+
+    def body():
         if args.scenario == "idle":
             idle(args)
         elif args.scenario == "mixed":
@@ -128,10 +119,8 @@ def main():
         else:
             sio = connect(args.url, args.transport)
             C.run_throughput(CLIENT, args, sio, gevent.event.Event, gevent.sleep)
-    except BaseException as e:  # noqa: BLE001
-        C.emit_error(CLIENT, args.scenario, e)
-        C.exit_now(1)
-    C.exit_now(0)
+
+    C.run_client(CLIENT, args, body)
 
 
 if __name__ == "__main__":
