@@ -231,7 +231,7 @@ def fmt_delta(v, field):
     if v is None:
         return "—"
     if field in ("cpu_pct", "recv_pct"):
-        return f"{v:+.1f} pts"
+        return ("+" if v >= 0 else "−") + f"{abs(v):.1f} pts"
     return ("+" if v >= 0 else "−") + fmt_num(abs(v), field)
 
 

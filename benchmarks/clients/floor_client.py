@@ -12,7 +12,11 @@ The same sockets doing the same system calls as greensio, with no protocol work
   256 KiB ``recv_into`` in a hub callback, one read per turn of the hub) and
   split by their headers; the payloads are skipped, not decoded, copied or
   dispatched. The section ends when M data frames (text ones for recv, binary
-  ones for recv64k) have arrived whole.
+  ones for recv64k) have arrived whole. The socket is readable only once
+  256 KiB are in (SO_RCVLOWAT, lowered for the last messages): a client that
+  keeps pace with the server would otherwise read a few messages per recv and
+  pay a wake-up, an epoll and a recv for each few, more than a slower client
+  that reads big batches; with big reads the floor is a lower bound at any pace.
 - call: per round trip one send of a pre-built ``echo`` frame (always ack id 0:
   the server does not care) and one ``recv_into`` of the ack, after the hub
   said the socket is readable, as greensio does (send, epoll, recv).
@@ -30,6 +34,7 @@ Not measured here (cells n/a): polling, and the compressed rows.
 import gc
 import json
 import time
+from socket import SO_RCVLOWAT, SOL_SOCKET
 from urllib.parse import urlsplit
 
 import _common as C
@@ -38,7 +43,8 @@ CLIENT = "floor"
 RECV_SIZE = 256 * 1024  # greensio's WebSocket read size
 KEY = b"\x37\xfa\x21\x3d"  # one masking key for every pre-built frame
 OP_TEXT, OP_BINARY = 1, 2
-EMIT_MAX_M = 500_000  # the floor's emit: most messages in a section (see throughput())
+MAX_M = 500_000  # the floor's emit and recv: most messages in a section (see throughput())
+LOWAT = RECV_SIZE  # receive: the floor's reads wait for a full buffer (SO_RCVLOWAT)
 
 
 def frame(payload, opcode=OP_TEXT):
@@ -298,13 +304,24 @@ def throughput(args, gevent):
                 raise RuntimeError(f"echo answered {bytes(buf[2:n])!r}")
 
     elif scenario in ("recv", "recv64k"):
-        _, kind, _, binary = C.RECV_KINDS[scenario]
+        _, kind, size, binary = C.RECV_KINDS[scenario]
         counter = FrameCounter(OP_BINARY if binary else OP_TEXT)
-        state = {"target": 0, "done": None}
+        state = {"target": 0, "done": None, "lowat": 1}
+        raw = conn.raw
+
+        def wake_at(n):
+            """Readable only once n bytes are in (SO_RCVLOWAT): few, big reads."""
+            if n != state["lowat"]:
+                raw.setsockopt(SOL_SOCKET, SO_RCVLOWAT, n)
+                state["lowat"] = n
 
         def on_read():
-            if counter.count >= state["target"] and not state["done"].is_set():
-                state["done"].set()
+            left = state["target"] - counter.count
+            if left <= 0:
+                if not state["done"].is_set():
+                    state["done"].set()
+            else:  # the messages still to come hold at least (left - 1) * size bytes
+                wake_at(max(1, min(LOWAT, (left - 1) * size)))
 
         import gevent.event
 
@@ -316,9 +333,11 @@ def throughput(args, gevent):
             counter.count = 0
             state["target"] = m
             done = state["done"] = gevent.event.Event()
+            wake_at(max(1, min(LOWAT, (m - 1) * size)))
             conn.send(frame(f'42["flood",{{"n":{m},"kind":"{kind}"}}]'))
             if not done.wait(timeout=C.WAIT_TIMEOUT):
                 raise RuntimeError(f"timed out: received {counter.count} of {m} frames")
+            wake_at(1)
             if counter.count != m:
                 raise RuntimeError(f"received {counter.count} frames, expected {m}")
 
@@ -327,10 +346,11 @@ def throughput(args, gevent):
 
     cap = args.max_m
     warm_target = args.target_cpu
-    if scenario == "emit":
-        # pre-built batches cost ~0.02 µs a message: sections sized by CPU would make the
-        # server count tens of millions of events (minutes of wall time) for no better figure
-        cap = cap or EMIT_MAX_M
+    if scenario in ("emit", "recv"):
+        # pre-built emits cost ~0.02 µs a message and big reads ~0.3 µs: sections sized by CPU
+        # would make the server count or send millions of events (many seconds of wall time
+        # each) for no better figure
+        cap = cap or MAX_M
         warm_target = min(warm_target, 0.05)
     est, warm_msgs = C.calibrate(section, scenario, warm_target, cap)
     m = C.plan_m(scenario, est, args.target_cpu, args.m, cap)
