@@ -9,6 +9,7 @@ The scenario rules are identical in node_client.js; keep the two in step.
 """
 
 import argparse
+import array
 import gc
 import json
 import os
@@ -388,33 +389,31 @@ def calibrate(section, scenario, target_cpu, cap=0):
 
 
 class TickCounts:
-    """Ticks each client received with a seq inside the measured window (lo, hi].
+    """The ticks each client handled whose seq falls in the measured window (lo, hi].
 
-    ``hi`` is only known once the window closed, and ticks after it may be
-    handled before it is known; the server sends ticks in seq order on each
-    connection, so those are the last ones a client got: ``last - hi`` of them.
+    ``hi`` is only known once the window closed, and a handler may run late or
+    out of order (python-socketio runs each in its own greenlet), so each
+    client keeps the seqs it got after ``lo`` (an untracked array, nothing for
+    the garbage collector) and ``in_window()`` counts those up to ``hi``.
     """
 
     def __init__(self, n):
-        self.got = [0] * n  # ticks with seq > lo
-        self.last = [0] * n  # the highest seq each client got
+        self.seqs = [array.array("q") for _ in range(n)]
         self.lo = float("inf")  # nothing counts before the window opens
         self.hi = float("inf")
 
     def handler(self, i):
-        got = self.got
-        last = self.last
+        append = self.seqs[i].append
 
         def on_tick(seq, _text=None):
             if seq > self.lo:
-                got[i] += 1
-                last[i] = seq
+                append(seq)
 
         return on_tick
 
     def in_window(self):
         hi = self.hi
-        return [g - max(0, last - hi) for g, last in zip(self.got, self.last)]
+        return [sum(1 for seq in seqs if seq <= hi) for seqs in self.seqs]
 
 
 def drive_emits(emitters, duration, sleep):

@@ -310,15 +310,11 @@ const sleepMs = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 async function mixed(args) {
   const warm = await connect(args.url);
   const n = args.n;
-  // as TickCounts in _common.py: ticks with seq > lo, and the last seq, per client
-  const got = new Array(n).fill(0);
-  const last = new Array(n).fill(0);
+  // as TickCounts in _common.py: the seqs each client got after lo, counted up to hi at the end
+  const seqs = Array.from({ length: n }, () => []);
   const win = { lo: Infinity };
   const onTick = (i) => (seq) => {
-    if (seq > win.lo) {
-      got[i]++;
-      last[i] = seq;
-    }
+    if (seq > win.lo) seqs[i].push(seq);
   };
   const [sockets, fields] = await connectMany(args, n, { auth: { mixed: 1 }, onTick });
   if (fields.connected < n) {
@@ -354,7 +350,7 @@ async function mixed(args) {
   await sleepMs(SETTLE_MS);
   const s2 = await stats();
   const ticks = s1.seq - s0.seq;
-  const inWindow = got.map((g, i) => g - Math.max(0, last[i] - s1.seq));
+  const inWindow = seqs.map((list) => list.filter((seq) => seq <= s1.seq).length);
   const sorted = inWindow.slice().sort((a, b) => a - b);
   const received = inWindow.reduce((a, b) => a + b, 0);
   out(Object.assign({ scenario: "mixed" }, fields, {
