@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""greensio benchmark suite: one command, three clients, one Node server.
+"""greensio benchmark suite: one command, the clients side by side, one Node server.
 
-    python benchmarks/run.py            # full run   (~5-10 min)
-    python benchmarks/run.py --quick    # quick look (~1-2 min)
+    python benchmarks/run.py            # full run   (~25 min)
+    python benchmarks/run.py --quick    # quick look (~5 min)
 
-Runs greensio, python-socketio's Client under gevent and the official Node
-socket.io-client side by side against the same Node socket.io 4.8 server
-(benchmarks/server.js), each scenario in a fresh subprocess whose own CPU time
-(getrusage / process.cpuUsage) is measured over the measured section only.
-Prints the median table with the ratios greensio/Node and greensio/python-socketio
-and writes benchmarks/results/<timestamp>.json and .md. See benchmarks/README.md.
+Runs greensio, python-socketio's Client under gevent, the official Node
+socket.io-client and the floor (no protocol work, clients/floor_client.py) side
+by side against the same Node socket.io 4.8 server (benchmarks/server.js; a
+second instance with compression for the *-deflate rows), each scenario in a
+fresh subprocess whose own CPU time (getrusage / process.cpuUsage) is measured
+over the measured section only. Optionally a second greensio build
+(--baseline-path) as a column of its own. Prints the median table with the
+goals (greensio / Node, met or not met), the other ratios and the distance to
+the floor, and writes benchmarks/results/<timestamp>.json and .md. See
+benchmarks/README.md.
 
 Only the Python standard library is needed here; the Python clients run under
 --python (default: this interpreter), which needs gevent and python-socketio.
@@ -28,43 +32,46 @@ import sys
 import time
 
 from clients._common import raise_nofile  # the one place the benchmarks raise it
+from table import (
+    ALIASES,
+    CLIENT_TITLES_RUN,
+    CLIENTS,
+    FIGURES,
+    MANY,
+    SCENARIOS,
+    THROUGHPUT,
+    build_table,
+    derive,
+    detail_table,
+    goal_status,
+    markdown_table,
+    mixed_verdict,
+    ratio,
+    summarize,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 
-CLIENTS = ["psio", "node", "greensio", "compat"]  # table column order
-DEFAULT_CLIENTS = ["psio", "node", "greensio"]  # compat only when --only names it
-CLIENT_TITLES = {
-    "psio": "python-socketio + gevent",
-    "node": "Node socket.io-client",
-    "greensio": "greensio",
-    "compat": "greensio.compat",
-}
-# run.py scenario -> the client scenario it runs over the polling transport only;
-# every other scenario runs over websocket only
-POLLING = {"emit-polling": "emit", "recv-polling": "recv"}
-THROUGHPUT = ["emit", "recv", "call", "recv64k"] + list(POLLING)
-SCENARIOS = THROUGHPUT + ["idle"]
-ALIASES = {"polling": list(POLLING)}  # --only polling: both polling rows
+DEFAULT_CLIENTS = ["psio", "node", "greensio", "floor"]  # + baseline with --baseline-path; compat when named
+GREENSIO_LIKE = ("greensio", "baseline", "floor")  # the clients that connect --greensio-clients in "idle"
+# the floor is measured over WebSocket without compression only
+FLOOR_SCENARIOS = {"emit", "recv", "call", "recv64k", "idle", "mixed"}
 
-# (scenario, result field, row title, SPEC §4 greensio target or None)
-FIGURES = [
-    ("emit", "value", "fire-and-forget emit, 50 B, client CPU µs/msg", "≤ 6"),
-    ("recv", "value", "receive server events, 100 B, client CPU µs/msg", "≤ 5"),
-    ("call", "value", "sequential call() round trip, client CPU µs", "≤ 60"),
-    ("recv64k", "value", "receive 64 KiB events, client CPU µs/msg", "≤ 60"),
-    ("emit-polling", "value", "fire-and-forget emit over polling, 50 B, client CPU µs/msg", None),
-    ("recv-polling", "value", "receive server events over polling, 100 B, client CPU µs/msg", None),
-    ("idle", "mem_kb_per_client", "memory per idle connected client at {N} clients (KB)", "≤ 16"),
-    ("idle", "connect_wall_s", "time to connect {N} clients in one process (s)", "10,000 in ≤ 4"),
-    ("idle", "connect_cpu_s", "CPU to connect {N} clients in one process (s)", None),
-]
-
+PROFILE_KEYS = (
+    "reps",  # of each throughput scenario
+    "idle_reps",  # of idle and idle-deflate
+    "target_cpu",  # CPU seconds per measured section
+    "clients",  # idle: N of Node and python-socketio
+    "greensio_clients",  # idle: N of greensio, the baseline and the floor
+    "mixed_clients",  # mixed: N
+    "mixed_duration",  # mixed: measured seconds
+    "psio_mixed_ladder",  # mixed: python-socketio's N, tried in order
+)
 PROFILES = {
-    # reps of each throughput scenario, idle reps, CPU s per measured section, N
-    "full": dict(reps=5, idle_reps=3, target_cpu=1.0, clients=5000),
-    "quick": dict(reps=3, idle_reps=1, target_cpu=0.3, clients=1000),
+    "full": dict(zip(PROFILE_KEYS, (5, 3, 1.0, 5000, 10000, 10000, 30.0, "1000,2000,5000"))),
+    "quick": dict(zip(PROFILE_KEYS, (3, 1, 0.3, 1000, 2000, 1000, 10.0, "500,1000"))),
 }
 # python-socketio over polling: most messages in any one warm-up or measured
 # section (--psio-polling-max-m). Its polling client could be latency-bound (an
@@ -98,11 +105,14 @@ def ensure_node_modules(npm):
 
 
 class Server:
-    """benchmarks/server.js, started once; stopped by its own pid."""
+    """benchmarks/server.js, started once per kind ("plain", or "deflate": compression on); stopped by its own pid."""
 
-    def __init__(self, node):
+    def __init__(self, node, deflate=False):
+        cmd = [node, os.path.join(HERE, "server.js"), "--host", "127.0.0.1", "--port", "0"]
+        if deflate:
+            cmd.append("--deflate")
         self.proc = subprocess.Popen(
-            [node, os.path.join(HERE, "server.js"), "--host", "127.0.0.1", "--port", "0"],
+            cmd,
             cwd=HERE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -136,6 +146,27 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class Servers:
+    """The plain server, and the compressing one once a *-deflate scenario needs it."""
+
+    def __init__(self, node):
+        self._node = node
+        self.by_kind = {"plain": Server(node)}
+
+    def get(self, kind):
+        if kind not in self.by_kind:
+            self.by_kind[kind] = Server(self._node, deflate=(kind == "deflate"))
+        return self.by_kind[kind]
+
+    @property
+    def plain(self):
+        return self.by_kind["plain"]
+
+    def stop(self):
+        for server in self.by_kind.values():
+            server.stop()
 
 
 # ---------------------------------------------------------------- machine info
@@ -182,7 +213,21 @@ print(json.dumps(out))
 """
 
 
-def machine_info(python, node, server, greensio_path):
+def git_commit(path, subdir="greensio"):
+    """(commit, dirty) of the git work tree holding ``path``, or (None, None)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", subdir], cwd=path, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        return commit or None, bool(dirty) if commit else None
+    except Exception:  # noqa: BLE001
+        return None, None
+
+
+def machine_info(opts, servers):
     info = {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -193,47 +238,92 @@ def machine_info(python, node, server, greensio_path):
         "runner_python": sys.version.split()[0],
     }
     try:
-        r = subprocess.run([python, "-c", PY_VERSIONS, greensio_path], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [opts.python, "-c", PY_VERSIONS, opts.greensio_path], capture_output=True, text=True, timeout=60
+        )
         info.update(json.loads(r.stdout.strip().splitlines()[-1]))
     except Exception as e:  # noqa: BLE001
         info["python_versions_error"] = str(e)
+    if opts.baseline_path:
+        try:
+            r = subprocess.run(
+                [opts.python, "-c", PY_VERSIONS, opts.baseline_path], capture_output=True, text=True, timeout=60
+            )
+            info["baseline greensio"] = json.loads(r.stdout.strip().splitlines()[-1]).get("greensio")
+        except Exception as e:  # noqa: BLE001
+            info["baseline greensio"] = f"error: {e}"
+        info["baseline_path"] = opts.baseline_path
+        info["baseline_commit"] = git_commit(opts.baseline_path)[0]
     try:
-        info["node"] = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+        info["node"] = subprocess.run(
+            [opts.node, "--version"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
     except Exception as e:  # noqa: BLE001
         info["node"] = f"error: {e}"
-    info["socket.io (server)"] = server.info.get("socketio")
+    info["socket.io (server)"] = servers.plain.info.get("socketio")
     try:
         with open(os.path.join(HERE, "node_modules", "socket.io-client", "package.json")) as f:
             info["socket.io-client"] = json.load(f)["version"]
     except (OSError, ValueError, KeyError):
         info["socket.io-client"] = None
-    try:
-        info["git_commit"] = (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-            or None
-        )
-        info["git_dirty"] = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--", "greensio"], cwd=ROOT, capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-        )
-    except Exception:  # noqa: BLE001
-        info["git_commit"] = None
+    info["git_commit"], info["git_dirty"] = git_commit(ROOT)
     return info
 
 
-# ---------------------------------------------------------------- running
+# ---------------------------------------------------------------- what runs where
+
+
+def not_run_reason(client, scenario):
+    """Why a client is not run for a scenario (its cell is n/a), or None."""
+    if client == "floor" and scenario not in FLOOR_SCENARIOS:
+        return "the floor is measured over WebSocket without compression only"
+    return None
+
+
+def planned_ns(client, scenario, opts):
+    """The N values a client is run with, in order (mixed: a ladder), and how to read them.
+
+    Returns (ns, mode): mode "one" (a single N), "up" (python-socketio's mixed
+    ladder: stop at the first N it does not hold, report the largest held) or
+    "down" (Node's mixed: stop at the first N it holds; report the first N if it ran).
+    """
+    if scenario == "mixed":
+        if client == "psio":
+            return opts.psio_ladder, "up"
+        if client == "node" and opts.mixed_clients >= 2:
+            return [opts.mixed_clients, opts.mixed_clients // 2], "down"
+        return [opts.mixed_clients], "one"
+    if scenario in ("idle", "idle-deflate"):
+        if client in GREENSIO_LIKE:
+            return [opts.greensio_clients], "one"
+        n = opts.clients
+        if client == "psio" and opts.psio_max_clients:
+            n = min(n, opts.psio_max_clients)
+        return [n], "one"
+    return [0], "one"
+
+
+def client_n(opts, clients):
+    """For the table's titles: scenario -> [(client, the first N planned)], but for a ladder."""
+
+    def of(scenario):
+        pairs = []
+        for c in clients:
+            ns, mode = planned_ns(c, scenario, opts)
+            if not not_run_reason(c, scenario) and mode != "up":  # a ladder's cell names its N
+                pairs.append((c, ns[0]))
+        return pairs
+
+    return of
 
 
 def client_command(client, scenario, opts, url, n):
-    transport = "polling" if scenario in POLLING else "websocket"
+    client_scenario, transport, server_kind = SCENARIOS[scenario]
     common = [
         "--url",
         url,
         "--scenario",
-        POLLING.get(scenario, scenario),
+        client_scenario,
         "--target-cpu",
         str(opts.target_cpu),
         "--n",
@@ -243,6 +333,10 @@ def client_command(client, scenario, opts, url, n):
         "--transport",
         transport,
     ]
+    if scenario == "mixed":
+        common += ["--duration", str(opts.mixed_duration)]
+    if server_kind == "deflate":
+        common.append("--expect-deflate")
     if opts.m:
         common += ["--m", str(opts.m)]
     elif client == "psio" and transport == "polling" and opts.psio_polling_max_m:
@@ -250,15 +344,33 @@ def client_command(client, scenario, opts, url, n):
     env = dict(os.environ)
     if client == "node":
         return [opts.node, "--expose-gc", os.path.join(HERE, "clients", "node_client.js")] + common, env
-    script = {"psio": "psio_client.py", "greensio": "greensio_client.py", "compat": "compat_client.py"}[client]
-    if client in ("greensio", "compat"):  # the library from this work tree, not an installed copy
-        env["PYTHONPATH"] = opts.greensio_path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    script = {
+        "psio": "psio_client.py",
+        "greensio": "greensio_client.py",
+        "baseline": "greensio_client.py",  # this tree's client, the other build's package
+        "floor": "floor_client.py",
+        "compat": "compat_client.py",
+    }[client]
+    path = {"greensio": opts.greensio_path, "compat": opts.greensio_path, "baseline": opts.baseline_path}.get(client)
+    if path:  # the library from that directory, not an installed copy
+        env["PYTHONPATH"] = path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return [opts.python, os.path.join(HERE, "clients", script)] + common, env
 
 
+def timeout_of(scenario, opts):
+    if scenario == "mixed":
+        return opts.connect_deadline + opts.mixed_duration + 120
+    if scenario in MANY:
+        return opts.connect_deadline + 90
+    return opts.timeout
+
+
 def run_one(client, scenario, opts, server, n):
+    reason = not_run_reason(client, scenario)
+    if reason:
+        return {"client": client, "scenario": scenario, "ok": False, "na": True, "error": reason, "not_run": True}
     cmd, env = client_command(client, scenario, opts, server.url, n)
-    timeout = (opts.connect_deadline + 90) if scenario == "idle" else opts.timeout
+    timeout = timeout_of(scenario, opts)
     t0 = time.perf_counter()
     try:
         r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=timeout)
@@ -270,6 +382,7 @@ def run_one(client, scenario, opts, server, n):
             "scenario": scenario,
             "ok": False,
             "na": False,
+            "n": n or None,
             "error": f"killed after {timeout:.0f} s (timeout)",
             "stderr_tail": tail[-1500:],
             "elapsed_s": time.perf_counter() - t0,
@@ -289,16 +402,46 @@ def run_one(client, scenario, opts, server, n):
             "scenario": scenario,
             "ok": False,
             "na": False,
+            "n": n or None,
             "error": f"no result line (exit code {r.returncode})",
         }
-    else:  # the client reports "emit" + transport "polling" for run.py's "emit-polling"
+    else:  # the client reports its own scenario name ("emit" for run.py's "emit-polling") and name
         res["client_scenario"] = res.get("scenario")
         res["scenario"] = scenario
+        res["client"] = client
     if not res.get("ok"):
         res["stderr_tail"] = r.stderr[-1500:]
     res["returncode"] = r.returncode
     res["elapsed_s"] = time.perf_counter() - t0
-    return res
+    return derive(res)
+
+
+def run_planned(client, scenario, opts, server):
+    """Every run of one (client, scenario, rep): one N, or a mixed-load ladder; each result says
+    whether it is the one the table reports (``reported``)."""
+    ns, mode = planned_ns(client, scenario, opts)
+    results = []
+    for n in ns:
+        res = run_one(client, scenario, opts, server, n)
+        results.append(res)
+        if mode == "one" or res.get("na"):
+            break
+        held = mixed_verdict(res)[0]
+        res["holds"] = held
+        if (mode == "up" and not held) or (mode == "down" and held):
+            break
+    for res in results:
+        res["reported"] = False
+    if mode == "up":
+        held = [r for r in results if r.get("holds")]
+        (held[-1] if held else results[0])["reported"] = True
+    elif mode == "down":  # the full N when it ran at all (its cell says if it did not hold it)
+        held = [r for r in results if r.get("holds")]
+        first = results[0]
+        (first if first.get("ok") else held[0] if held else results[-1])["reported"] = True
+    else:
+        results[-1]["reported"] = True
+    return results
 
 
 def describe(res):
@@ -306,182 +449,149 @@ def describe(res):
         return "n/a ({})".format(res.get("error", "")[:100])
     if not res.get("ok"):
         return "ERROR: {}".format(res.get("error", "")[:200])
-    if res["scenario"] == "idle":
+    scenario = res["scenario"]
+    if scenario == "mixed":
+        held, why = mixed_verdict(res)
+        received = f"{res['recv_pct']:.1f}%" if res.get("recv_pct") is not None else "—"
+        return (
+            f"N={res['n']:,}: {res['cpu_pct']:.1f}% of a core, {received} of {res['ticks']} "
+            f"broadcasts, {res['emits_delivered']:,}/{res['emits_sent']:,} emits, late ≤ {res['late_max_s']:.2f} s"
+            + ("" if held else f" — does not hold: {why}")
+        )
+    if scenario in MANY:
         s = (
             f"{res['connected']}/{res['n']} connected in {res['connect_wall_s']:.2f} s "
             f"({res['connect_cpu_s']:.2f} s CPU), {res['mem_kb_per_client']:.1f} KB/client"
         )
         return s + (" [{}]".format(res["partial"]) if res.get("partial") else "")
-    return f"{res['value']:.1f} µs/msg (M={res['m']}, {res['cpu_s']:.2f} s CPU, {res['wall_s']:.2f} s wall)"
+    s = f"{res['value']:.2f} µs/msg (M={res['m']}, {res['cpu_s']:.2f} s CPU, {res['wall_s']:.2f} s wall)"
+    if "wire_read_per_msg" in res:
+        s += f", {res['wire_read_per_msg'] + res['wire_written_per_msg']:.0f} B/msg on the wire"
+    if "msgs_per_read" in res:
+        s += f", {res['msgs_per_read']:.1f} msgs/read"
+    return s
 
 
-# ---------------------------------------------------------------- summary
+# ---------------------------------------------------------------- notes under the table
 
 
-def fmt_num(v, field):
-    if v is None:
-        return "—"
-    if field in ("connect_wall_s", "connect_cpu_s"):
-        return f"{v:.2f}"
-    if v >= 1000:
-        return f"{v:,.0f}"
-    if v >= 100:
-        return f"{v:.0f}"
-    return f"{v:.1f}"
-
-
-def summarize(runs, clients):
-    """Medians per (scenario, field, client) plus bookkeeping for the cells."""
-    out = {}
-    for scenario, field, _, _ in FIGURES:
-        for client in clients:
-            rs = [r for r in runs if r["client"] == client and r["scenario"] == scenario]
-            ok = [r for r in rs if r.get("ok") and r.get(field) is not None]
-            cell = {"runs": len(rs), "ok_runs": len(ok)}
-            if ok:
-                vals = [r[field] for r in ok]
-                cell.update(median=statistics.median(vals), min=min(vals), max=max(vals), values=vals)
-                if scenario == "idle":
-                    cell["n"] = sorted({r["n"] for r in ok})
-                    cell["connected"] = [r["connected"] for r in ok]
-                    parts = [r["partial"] for r in ok if r.get("partial")]
-                    if parts:
-                        cell["partial"] = parts[0]
-                else:
-                    cell["m"] = [r["m"] for r in ok]
-                    caps = [r["max_m"] for r in ok if r.get("max_m")]
-                    if caps:
-                        cell["max_m"] = caps[0]
-                        cell["capped_runs"] = sum(1 for r in ok if r.get("max_m") and r["m"] >= r["max_m"])
-            elif rs:
-                cell["na"] = all(r.get("na") for r in rs)
-                cell["error"] = next((r.get("error") for r in rs if r.get("error")), "failed")
-            out[f"{scenario}.{field}.{client}"] = cell
-    return out
-
-
-def ratio(summary, scenario, field, a, b):
-    ca = summary.get(f"{scenario}.{field}.{a}")
-    cb = summary.get(f"{scenario}.{field}.{b}")
-    if not ca or not cb or "median" not in ca or "median" not in cb or not cb["median"]:
+def psio_polling_note(summary, opts):
+    psio_polling = [summary.get(f"{sc}.value.psio", {}) for sc in ("emit-polling", "recv-polling")]
+    if "psio" not in opts.client_list or not any(c.get("runs") for c in psio_polling):
         return None
-    return ca["median"] / cb["median"]
+    cap = opts.psio_polling_max_m
+    if opts.m:
+        text = f"no message cap (--m {opts.m:,} forces every count)"
+    elif not cap:
+        text = "no message cap (--psio-polling-max-m 0)"
+    else:
+        ok = sum(c.get("ok_runs", 0) for c in psio_polling)
+        hit = sum(c.get("capped_runs", 0) for c in psio_polling)
+        text = f"at most {cap:,} messages per warm-up or measured section (--psio-polling-max-m); the cap bound " + (
+            f"{hit} of {ok} measured sections (cells marked M ≤ {cap:,})"
+            if hit
+            else f"none of the {ok} measured sections"
+        )
+    return PSIO_POLLING_NOTE.format(cap=text)
 
 
-def build_table(summary, clients, opts, notes):
-    header = ["figure"] + [CLIENT_TITLES[c] for c in clients]
-    show_ratios = "greensio" in clients
-    if show_ratios:
-        if "node" in clients:
-            header.append("greensio / Node")
-        if "psio" in clients:
-            header.append("greensio / python-socketio")
-        if "compat" in clients:
-            header.append("compat / greensio")
-        header.append("SPEC target (greensio)")
-    rows = []
-    for scenario, field, title, target in FIGURES:
-        if scenario not in opts.scenarios:
+def median_field(runs, client, scenario, field):
+    vals = [r[field] for r in runs if r["client"] == client and r["scenario"] == scenario and r.get(field) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def extra_notes(runs, summary, opts):
+    notes = []
+    clients = opts.client_list
+    if "baseline" in clients:
+        notes.append(
+            f"{CLIENT_TITLES_RUN['baseline']}: the greensio package in {opts.baseline_path}, "
+            "driven by this tree's clients/greensio_client.py (same scenarios, same process set-up)."
+        )
+    if "floor" in clients:
+        reads = {
+            sc: median_field(runs, "floor", sc, "msgs_per_read") for sc in ("recv", "recv64k") if sc in opts.scenarios
+        }
+        per_read = ", ".join(f"{sc} {v:.1f}" for sc, v in reads.items() if v is not None)
+        notes.append(
+            "floor: not a Socket.IO client — the same sockets and system calls as greensio with no protocol work "
+            "(pre-built frames, frames split by their headers and never decoded; benchmarks/README.md). "
+            "Its receive reads wait for a full 256 KiB buffer (SO_RCVLOWAT)"
+            + (f" (messages per read: {per_read})" if per_read else "")
+            + ". Polling and compressed rows: not measured (n/a)."
+        )
+    wires = []
+    for sc in ("emit-deflate", "recv-deflate"):
+        if sc not in opts.scenarios:
             continue
-        row = [title.replace("{N}", f"{opts.clients:,}")]
-        for client in clients:
-            cell = summary.get(f"{scenario}.{field}.{client}", {})
-            if "median" in cell:
-                txt = fmt_num(cell["median"], field)
-                if scenario == "idle" and cell.get("n") != [opts.clients]:
-                    txt += " (N={})".format(",".join(f"{x:,}" for x in cell["n"]))
-                if cell.get("partial"):
-                    txt += " †"
-                    notes.append("† {}: {}".format(CLIENT_TITLES[client], cell["partial"]))
-                if cell.get("capped_runs"):
-                    txt += f" (M ≤ {cell['max_m']:,})"
-                if cell["ok_runs"] < cell["runs"]:
-                    txt += f" ({cell['ok_runs']}/{cell['runs']} runs ok)"
-            elif cell.get("na"):
-                txt = "n/a"
-            elif cell.get("runs"):
-                txt = "error"
-                note = "error — {}, {}: {}".format(CLIENT_TITLES[client], scenario, (cell.get("error") or "")[:300])
-                if note not in notes:
-                    notes.append(note)
-            else:
-                txt = "—"
-            row.append(txt)
-        if show_ratios:
-            for other in ("node", "psio"):
-                if other in clients:
-                    r = ratio(summary, scenario, field, "greensio", other)
-                    row.append(f"{r:.2f}×" if r is not None else "n/a")
-            if "compat" in clients:
-                r = ratio(summary, scenario, field, "compat", "greensio")
-                row.append(f"{r:.2f}×" if r is not None else "n/a")
-            row.append(target or "")
-        rows.append(row)
-    psio_polling = [summary.get(f"{sc}.value.psio", {}) for sc in POLLING if sc in opts.scenarios]
-    if "psio" in clients and any(c.get("runs") for c in psio_polling):
-        cap = opts.psio_polling_max_m
-        if opts.m:
-            text = f"no message cap (--m {opts.m:,} forces every count)"
-        elif not cap:
-            text = "no message cap (--psio-polling-max-m 0)"
-        else:
-            ok = sum(c.get("ok_runs", 0) for c in psio_polling)
-            hit = sum(c.get("capped_runs", 0) for c in psio_polling)
-            text = (
-                f"at most {cap:,} messages per warm-up or measured section "
-                f"(--psio-polling-max-m); the cap bound "
-                + (
-                    f"{hit} of {ok} measured sections (cells marked M ≤ {cap:,})"
-                    if hit
-                    else f"none of the {ok} measured sections"
-                )
+        parts = []
+        for c in clients:
+            cell = summary.get(f"{sc}.value.{c}", {})
+            if cell.get("wire_bytes_per_msg") is not None:
+                parts.append(f"{CLIENT_TITLES_RUN[c]} {cell['wire_bytes_per_msg']:,.0f}")
+        if parts:
+            wires.append(f"{sc}: " + ", ".join(parts))
+    if any(sc in opts.scenarios for sc in ("emit-deflate", "recv-deflate", "idle-deflate")):
+        notes.append(
+            "*-deflate rows: a second server.js with perMessageDeflate and httpCompression at threshold 0 "
+            "(ws compresses at zlib's default level); payloads are JSON-like text, 1,024 characters "
+            "(emit) and 65,536 characters (receive, a string argument). greensio deflates at zlib level 1, "
+            "Node's client (ws) at the default level; a client that did not negotiate permessage-deflate is n/a"
+            + (
+                ". Bytes on the wire per message, both directions (the server's TCP counters): " + "; ".join(wires)
+                if wires
+                else ""
             )
-        notes.append(PSIO_POLLING_NOTE.format(cap=text))
-    return header, rows
+            + "."
+        )
+    if "mixed" in opts.scenarios:
+        notes.append(
+            f'mixed: each client emits one 50-character "m" a second (spread evenly: every 10 ms, 1/100 of '
+            f'the clients) and receives one broadcast a second (the server emits "tick" (seq, 100-character '
+            f"string) once a second to the room all mixed clients joined); client CPU over {opts.mixed_duration:g} s. "
+            "A client holds N when all N connected, ≥ 99% of the broadcasts and emits got through, it stayed "
+            "under 95% of a core and its emit schedule never fell 1 s behind."
+        )
+        for client, how in (("psio", "largest N it holds"), ("node", "N")):
+            rs = [r for r in runs if r["client"] == client and r["scenario"] == "mixed" and "holds" in r]
+            if not rs:
+                continue
+            parts = []
+            for r in rs:
+                held, why = mixed_verdict(r)
+                if held:
+                    parts.append(f"holds {r['n']:,} ({r['cpu_pct']:.0f}% of a core)")
+                else:
+                    parts.append(f"fails at {r.get('n') or '?':,}: {why}")
+            notes.append(f"mixed, {CLIENT_TITLES_RUN[client]} ({how}): " + "; ".join(parts))
+    psio = psio_polling_note(summary, opts)
+    if psio:
+        notes.append(psio)
+    return notes
+
+
+def goals_line(summary, opts):
+    met = total = 0
+    for scenario, field, _title, goal in FIGURES:
+        if goal and scenario in opts.scenarios:
+            ok, _ = goal_status(summary, scenario, field, goal)
+            if ok is not None:
+                total += 1
+                met += ok
+    return f"goals: {met} of {total} met" if total else None
 
 
 def reps_sentence(opts):
     parts = []
     if any(sc in opts.scenarios for sc in THROUGHPUT):
         parts.append(f"medians of {opts.reps} reps, client-process CPU time")
-    if "idle" in opts.scenarios:
-        if opts.idle_reps > 1:
-            parts.append(f"N-client figures: median of {opts.idle_reps} reps")
-        else:
-            parts.append("N-client figures: one rep")
+    if any(sc in opts.scenarios for sc in ("idle", "idle-deflate")):
+        parts.append(
+            f"N-client figures: median of {opts.idle_reps} reps" if opts.idle_reps > 1 else "N-client figures: one rep"
+        )
+    if "mixed" in opts.scenarios:
+        parts.append("mixed load: one run per N")
     return "; ".join(parts)
-
-
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
-
-
-def detail_table(summary, clients):
-    lines = [
-        "| figure | client | median | min | max | ok runs | M (messages) per run |",
-        "|---|---|---:|---:|---:|---:|---|",
-    ]
-    for scenario, field, _title, _ in FIGURES:
-        for client in clients:
-            cell = summary.get(f"{scenario}.{field}.{client}")
-            if not cell or "median" not in cell:
-                continue
-            if "m" in cell:
-                extra = ", ".join(str(m) for m in cell["m"])
-            else:
-                extra = "N={}, connected {}".format(
-                    "/".join(str(x) for x in cell.get("n", [])), ", ".join(str(x) for x in cell.get("connected", []))
-                )
-            cells = (
-                [f"{scenario}.{field}", client]
-                + [fmt_num(cell[k], field) for k in ("median", "min", "max")]
-                + [f"{cell['ok_runs']}/{cell['runs']}", extra]
-            )
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- main
@@ -489,30 +599,52 @@ def detail_table(summary, clients):
 
 def parse_args():
     p = argparse.ArgumentParser(
-        description="greensio vs python-socketio+gevent vs Node socket.io-client, "
+        description="greensio vs python-socketio+gevent vs Node socket.io-client (and the floor), "
         "against one Node socket.io 4.8 server; client CPU per message."
     )
-    p.add_argument("--quick", action="store_true", help="fewer reps, shorter sections, N=1,000 (about 1-2 minutes)")
+    p.add_argument("--quick", action="store_true", help="fewer reps, shorter sections, smaller N (about 5 minutes)")
     p.add_argument("--reps", type=int, help="repetitions of each throughput scenario (default 5; --quick 3)")
-    p.add_argument("--idle-reps", type=int, help="repetitions of the N-client scenario (default 3; --quick 1)")
+    p.add_argument("--idle-reps", type=int, help="repetitions of idle and idle-deflate (default 3; --quick 1)")
     p.add_argument(
         "--only",
         action="append",
         default=[],
         metavar="NAME",
-        help="run only these scenarios and/or clients (comma-separated, repeatable): {}; {}; polling = {}".format(
-            ", ".join(SCENARIOS), ", ".join(CLIENTS), ", ".join(POLLING)
+        help="run only these scenarios and/or clients (comma-separated, repeatable): {}; {}; {}".format(
+            ", ".join(SCENARIOS), ", ".join(CLIENTS), "; ".join(f"{k} = {', '.join(v)}" for k, v in ALIASES.items())
         ),
     )
     p.add_argument(
-        "--clients", type=int, metavar="N", help="idle clients connected in one process (default 5,000; --quick 1,000)"
+        "--clients",
+        type=int,
+        metavar="N",
+        help="idle: clients Node's and python-socketio's process connect (default 5,000; --quick 1,000)",
+    )
+    p.add_argument(
+        "--greensio-clients",
+        type=int,
+        metavar="N",
+        help="idle: clients greensio's (and the baseline's and floor's) process connects "
+        "(default 10,000; --quick 2,000)",
+    )
+    p.add_argument(
+        "--mixed-clients", type=int, metavar="N", help="mixed load: clients per process (default 10,000; --quick 1,000)"
+    )
+    p.add_argument(
+        "--mixed-duration", type=float, metavar="S", help="mixed load: measured seconds (default 30; --quick 10)"
+    )
+    p.add_argument(
+        "--psio-mixed-ladder",
+        metavar="N,N,...",
+        help="mixed load: python-socketio's counts, tried in order until one fails "
+        "(default 1000,2000,5000; --quick 500,1000)",
     )
     p.add_argument(
         "--psio-max-clients",
         type=int,
         default=0,
         metavar="N",
-        help="cap N for python-socketio only (reported as N=... in its cell)",
+        help="idle: cap N for python-socketio only (reported as N=... in its cell)",
     )
     p.add_argument(
         "--psio-polling-max-m",
@@ -542,6 +674,16 @@ def parse_args():
         metavar="DIR",
         help="directory holding the greensio package to measure (default: this work tree, %(default)s)",
     )
+    p.add_argument(
+        "--baseline-path",
+        metavar="DIR",
+        help="also measure the greensio package in DIR (e.g. an older commit) as a column of its own",
+    )
+    p.add_argument(
+        "--baseline-name",
+        metavar="TEXT",
+        help="the baseline column's title (default: \"greensio <commit>\" from DIR's git)",
+    )
     p.add_argument("--node", default=shutil.which("node") or "node")
     p.add_argument("--npm", default=shutil.which("npm") or "npm")
     p.add_argument("--no-save", action="store_true", help="do not write results/")
@@ -552,33 +694,73 @@ def parse_args():
             setattr(opts, k, v)
     if opts.timeout is None:
         opts.timeout = 40 + 40 * opts.target_cpu
+    try:
+        opts.psio_ladder = [int(x) for x in str(opts.psio_mixed_ladder).split(",") if x.strip()]
+    except ValueError:
+        p.error("--psio-mixed-ladder: comma-separated integers")
     names = [x.strip() for item in opts.only for x in item.split(",") if x.strip()]
     names = [y for x in names for y in ALIASES.get(x, [x])]
-    bad = [x for x in names if x not in SCENARIOS + CLIENTS]
+    bad = [x for x in names if x not in list(SCENARIOS) + CLIENTS]
     if bad:
         p.error("--only: unknown name(s) {}".format(", ".join(bad)))
+    if "baseline" in names and not opts.baseline_path:
+        p.error("--only baseline needs --baseline-path")
     opts.scenarios = [s for s in SCENARIOS if s in names] or list(SCENARIOS)
-    opts.client_list = [c for c in CLIENTS if c in names] or list(DEFAULT_CLIENTS)
+    default_clients = DEFAULT_CLIENTS + (["baseline"] if opts.baseline_path else [])
+    opts.client_list = [c for c in CLIENTS if c in names] or [c for c in CLIENTS if c in default_clients]
+    if opts.baseline_path:
+        opts.baseline_path = os.path.abspath(opts.baseline_path)
+        if not os.path.isdir(os.path.join(opts.baseline_path, "greensio")):
+            p.error(f"--baseline-path: no greensio package in {opts.baseline_path}")
+        if not opts.baseline_name:
+            commit = git_commit(opts.baseline_path)[0]
+            opts.baseline_name = f"greensio {commit[:7]}" if commit else "greensio baseline"
+        CLIENT_TITLES_RUN["baseline"] = opts.baseline_name
     return opts
+
+
+def make_plan(opts):
+    """(rep, scenario, client) in run order: reps interleaved, the client order rotating each rep."""
+    plan = []
+    k = len(opts.client_list)
+
+    def order(rep):
+        return opts.client_list[rep % k :] + opts.client_list[: rep % k]
+
+    for rep in range(opts.reps):
+        for scenario in [s for s in THROUGHPUT if s in opts.scenarios]:
+            plan += [(rep, scenario, c) for c in order(rep)]
+    for scenario in ("idle", "idle-deflate"):
+        if scenario in opts.scenarios:
+            for rep in range(opts.idle_reps):
+                plan += [(rep, scenario, c) for c in order(rep)]
+    if "mixed" in opts.scenarios:
+        plan += [(0, "mixed", c) for c in order(0)]
+    return plan
 
 
 def main():
     opts = parse_args()
     nofile = raise_nofile()
-    if nofile < opts.clients + 200:
-        log(f"warning: RLIMIT_NOFILE is {nofile}, below N={opts.clients} clients; lowering N")
-        opts.clients = max(10, nofile - 200)
+    biggest = max([opts.clients, opts.greensio_clients, opts.mixed_clients] + opts.psio_ladder)
+    if nofile < biggest + 200:
+        log(f"warning: RLIMIT_NOFILE is {nofile}, below N={biggest} clients; lowering every N")
+        cap = max(10, nofile - 200)
+        opts.clients = min(opts.clients, cap)
+        opts.greensio_clients = min(opts.greensio_clients, cap)
+        opts.mixed_clients = min(opts.mixed_clients, cap)
+        opts.psio_ladder = [min(n, cap) for n in opts.psio_ladder]
     ensure_node_modules(opts.npm)
-    server = Server(opts.node)
+    servers = Servers(opts.node)
     started = datetime.datetime.now()
     runs = []
     failed = {}  # (client, scenario) -> error, to skip later reps
     try:
-        machine = machine_info(opts.python, opts.node, server, opts.greensio_path)
+        machine = machine_info(opts, servers)
         log(
             "server: socket.io {} on {} (node {}); clients: {}; scenarios: {}".format(
-                server.info.get("socketio"),
-                server.url,
+                servers.plain.info.get("socketio"),
+                servers.plain.url,
                 machine.get("node"),
                 ", ".join(opts.client_list),
                 ", ".join(opts.scenarios),
@@ -587,18 +769,11 @@ def main():
         log(
             f"profile: {'quick' if opts.quick else 'full'}, reps={opts.reps}, "
             f"idle reps={opts.idle_reps}, target CPU/section={opts.target_cpu:.2f} s, "
-            f"N={opts.clients}"
+            f"idle N={opts.clients} (greensio, baseline, floor: {opts.greensio_clients}), "
+            f"mixed N={opts.mixed_clients} for {opts.mixed_duration:g} s "
+            f"(python-socketio: {','.join(map(str, opts.psio_ladder))})"
         )
-        plan = []
-        k = len(opts.client_list)
-        for rep in range(opts.reps):
-            order = opts.client_list[rep % k :] + opts.client_list[: rep % k]
-            for scenario in [s for s in THROUGHPUT if s in opts.scenarios]:
-                plan += [(rep, scenario, c) for c in order]
-        if "idle" in opts.scenarios:
-            for rep in range(opts.idle_reps):
-                order = opts.client_list[rep % k :] + opts.client_list[: rep % k]
-                plan += [(rep, "idle", c) for c in order]
+        plan = make_plan(opts)
         for i, (rep, scenario, client) in enumerate(plan, 1):
             prefix = f"[{i:3d}/{len(plan)}] rep {rep + 1} {scenario:<12} {client:<9}"
             if (client, scenario) in failed and not opts.keep_going:
@@ -606,45 +781,51 @@ def main():
                 runs.append(res)
                 log(prefix + " skipped (failed before)")
                 continue
+            server = servers.get(SCENARIOS[scenario][2])
             if not server.alive():
                 raise RuntimeError("server.js exited: " + server.proc.stderr.read()[-2000:])
-            n = opts.clients
-            if scenario == "idle" and client == "psio" and opts.psio_max_clients:
-                n = min(n, opts.psio_max_clients)
-            res = run_one(client, scenario, opts, server, n)
-            res["rep"] = rep
-            runs.append(res)
-            log(prefix + " " + describe(res))
-            if not res.get("ok"):
-                failed[(client, scenario)] = {k2: res.get(k2) for k2 in ("client", "scenario", "ok", "na", "error")}
-            time.sleep(1.0 if scenario == "idle" else 0.2)  # let the server settle
+            for res in run_planned(client, scenario, opts, server):
+                res["rep"] = rep
+                runs.append(res)
+                log(prefix + " " + describe(res))
+                if not res.get("ok") and scenario != "mixed":
+                    failed[(client, scenario)] = {
+                        k2: res.get(k2) for k2 in ("client", "scenario", "ok", "na", "error", "not_run")
+                    }
+                time.sleep(1.0 if scenario in MANY else 0.2)  # let the server settle
         machine["loadavg_end"] = list(os.getloadavg())
-        machine["server_cpu_s"] = server.cpu_seconds()
+        machine["server_cpu_s"] = {kind: s.cpu_seconds() for kind, s in servers.by_kind.items()}
     finally:
-        server.stop()
+        servers.stop()
 
     finished = datetime.datetime.now()
     summary = summarize(runs, opts.client_list)
     notes = []
-    header, rows = build_table(summary, opts.client_list, opts, notes)
+    header, rows = build_table(summary, opts.client_list, opts, notes, client_n(opts, opts.client_list))
+    notes += extra_notes(runs, summary, opts)
     table = markdown_table(header, rows)
+    goals = goals_line(summary, opts)
     ratios = {}
-    if "greensio" in opts.client_list:
-        for scenario, field, _, _ in FIGURES:
-            for other in ("node", "psio"):
-                r = ratio(summary, scenario, field, "greensio", other)
-                ratios[f"{scenario}.{field}.greensio/{other}"] = r
-            if "compat" in opts.client_list:
-                ratios[f"{scenario}.{field}.compat/greensio"] = ratio(summary, scenario, field, "compat", "greensio")
+    for scenario, field, _, _ in FIGURES:
+        for a, b in (("greensio", "node"), ("greensio", "psio"), ("greensio", "baseline"), ("greensio", "floor")):
+            if a in opts.client_list and b in opts.client_list:
+                ratios[f"{scenario}.{field}.{a}/{b}"] = ratio(summary, scenario, field, a, b)
+        if "compat" in opts.client_list:
+            ratios[f"{scenario}.{field}.compat/greensio"] = ratio(summary, scenario, field, "compat", "greensio")
     config = {
         "profile": "quick" if opts.quick else "full",
         "reps": opts.reps,
         "idle_reps": opts.idle_reps,
         "target_cpu_s": opts.target_cpu,
         "clients_n": opts.clients,
+        "greensio_clients_n": opts.greensio_clients,
+        "mixed_clients_n": opts.mixed_clients,
+        "mixed_duration_s": opts.mixed_duration,
+        "psio_mixed_ladder": opts.psio_ladder,
         "psio_max_clients": opts.psio_max_clients or None,
         "psio_polling_max_m": opts.psio_polling_max_m or None,
         "forced_m": opts.m or None,
+        "baseline": {"path": opts.baseline_path, "name": opts.baseline_name} if opts.baseline_path else None,
         "scenarios": opts.scenarios,
         "clients": opts.client_list,
         "command": " ".join(sys.argv),
@@ -655,6 +836,10 @@ def main():
             "call": "event 'echo', one integer, acked with it",
             "emit-polling": "as emit, over the polling transport only",
             "recv-polling": "as recv, over the polling transport only",
+            "emit-deflate": "event 'm', one 1,024-character JSON-like string, compressed WebSocket",
+            "recv-deflate": "event 'z', one 65,536-character JSON-like string, compressed WebSocket",
+            "idle-deflate": "as idle, permessage-deflate negotiated",
+            "mixed": "each client: one 'm' (50 characters) a second out, one 'tick' broadcast (seq, 100 characters) in",
         },
         "transports": "websocket only (no upgrade), except the *-polling scenarios: polling only (no upgrade)",
     }
@@ -664,75 +849,93 @@ def main():
         f"({machine.get('cpu_count')} cores), python {machine.get('python')}, "
         f"node {machine.get('node')}, socket.io {machine.get('socket.io (server)')}"
     )
-    print(reps_sentence(opts) + "; lower is better; ratio < 1 means greensio is cheaper")
+    print(reps_sentence(opts) + "; lower is better (but for broadcasts received); ratio < 1 means greensio is cheaper")
     print()
     print(table)
+    if goals:
+        print(goals)
     for note in notes:
         print(note)
     print()
 
     if not opts.no_save:
-        os.makedirs(RESULTS, exist_ok=True)
-        stamp = started.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
-        doc = {
-            "started": started.isoformat(timespec="seconds"),
-            "finished": finished.isoformat(timespec="seconds"),
-            "duration_s": (finished - started).total_seconds(),
-            "machine": machine,
-            "config": config,
-            "server": server.info,
-            "summary": summary,
-            "ratios": ratios,
-            "table": {"header": header, "rows": rows},
-            "notes": notes,
-            "runs": runs,
-        }
-        jpath = os.path.join(RESULTS, stamp + ".json")
-        with open(jpath, "w") as f:
-            json.dump(doc, f, indent=1, ensure_ascii=False)
-        mpath = os.path.join(RESULTS, stamp + ".md")
-        with open(mpath, "w") as f:
-            f.write("# greensio benchmarks — {}\n\n".format(started.strftime("%Y-%m-%d %H:%M:%S")))
-            f.write(
-                reps_sentence(opts) + "; lower is better; a ratio below 1 means "
-                "greensio is cheaper. Method: benchmarks/README.md.\n\n"
-            )
-            f.write(table + "\n\n")
-            for note in notes:
-                f.write(f"- {note}\n")
-            if notes:
-                f.write("\n")
-            f.write("## Machine\n\n")
-            for key in (
-                "cpu_model",
-                "cpu_count",
-                "mem_total_gb",
-                "kernel",
-                "python",
-                "node",
-                "socket.io (server)",
-                "socket.io-client",
-                "python-socketio",
-                "python-engineio",
-                "websocket-client",
-                "gevent",
-                "greenlet",
-                "greensio",
-                "git_commit",
-                "git_dirty",
-                "loadavg_start",
-                "loadavg_end",
-                "server_cpu_s",
-            ):
-                f.write(f"- {key}: {machine.get(key)}\n")
-            f.write("\n## Configuration\n\n")
-            for key, val in config.items():
-                f.write(f"- {key}: {val}\n")
-            f.write(f"- duration: {(finished - started).total_seconds():.0f} s\n")
-            f.write("\n## Spread and message counts\n\n" + detail_table(summary, opts.client_list) + "\n")
-        print(f"results: {os.path.relpath(jpath)}\n         {os.path.relpath(mpath)}")
-    errors = [r for r in runs if not r.get("ok") and not r.get("na")]
+        save(
+            started, finished, machine, config, servers, summary, ratios, header, rows, notes, runs, opts, table, goals
+        )
+    errors = [r for r in runs if not r.get("ok") and not r.get("na") and r["scenario"] != "mixed"]
     return 0 if not errors else 1
+
+
+MACHINE_KEYS = (
+    "cpu_model",
+    "cpu_count",
+    "mem_total_gb",
+    "kernel",
+    "python",
+    "node",
+    "socket.io (server)",
+    "socket.io-client",
+    "python-socketio",
+    "python-engineio",
+    "websocket-client",
+    "gevent",
+    "greenlet",
+    "greensio",
+    "git_commit",
+    "git_dirty",
+    "baseline greensio",
+    "baseline_path",
+    "baseline_commit",
+    "loadavg_start",
+    "loadavg_end",
+    "server_cpu_s",
+)
+
+
+def save(started, finished, machine, config, servers, summary, ratios, header, rows, notes, runs, opts, table, goals):
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = started.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
+    doc = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "duration_s": (finished - started).total_seconds(),
+        "machine": machine,
+        "config": config,
+        "servers": {kind: s.info for kind, s in servers.by_kind.items()},
+        "summary": summary,
+        "ratios": ratios,
+        "goals": goals,
+        "table": {"header": header, "rows": rows},
+        "notes": notes,
+        "runs": runs,
+    }
+    jpath = os.path.join(RESULTS, stamp + ".json")
+    with open(jpath, "w") as f:
+        json.dump(doc, f, indent=1, ensure_ascii=False)
+    mpath = os.path.join(RESULTS, stamp + ".md")
+    with open(mpath, "w") as f:
+        f.write("# greensio benchmarks — {}\n\n".format(started.strftime("%Y-%m-%d %H:%M:%S")))
+        f.write(
+            reps_sentence(opts) + "; lower is better (but for broadcasts received); a ratio below 1 means "
+            "greensio is cheaper. Method: benchmarks/README.md.\n\n"
+        )
+        f.write(table + "\n\n")
+        if goals:
+            f.write(goals + "\n\n")
+        for note in notes:
+            f.write(f"- {note}\n")
+        if notes:
+            f.write("\n")
+        f.write("## Machine\n\n")
+        for key in MACHINE_KEYS:
+            if key in machine:
+                f.write(f"- {key}: {machine.get(key)}\n")
+        f.write("\n## Configuration\n\n")
+        for key, val in config.items():
+            f.write(f"- {key}: {val}\n")
+        f.write(f"- duration: {(finished - started).total_seconds():.0f} s\n")
+        f.write("\n## Spread and message counts\n\n" + detail_table(summary, opts.client_list) + "\n")
+    print(f"results: {os.path.relpath(jpath)}\n         {os.path.relpath(mpath)}")
 
 
 if __name__ == "__main__":

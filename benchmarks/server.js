@@ -12,11 +12,29 @@
 //   "flood" ({n, kind})      the server emits n events to this socket:
 //                            kind "text100" -> "e" with a 100-character string,
 //                            kind "bin64k"  -> "b" with a 65,536-byte Buffer
-//                            (a binary attachment). Sent with backpressure (it
+//                            (a binary attachment),
+//                            kind "text64k" -> "z" with a 65,536-character
+//                            compressible string (JSON-like records, see
+//                            clients/payloads.js). Sent with backpressure (it
 //                            waits while more than ~1 MiB is queued for the
 //                            socket) so the server never buffers the whole flood.
+//   "wire" (ack)             ack({ext, read, written}): the permessage-deflate
+//                            extension this socket's WebSocket negotiated ("" if
+//                            none) and the bytes read/written on its TCP socket.
+//
+// Mixed load: a socket whose CONNECT carries auth {mixed: 1} joins the room
+// "mixed". Once a second, while that room has members, the server broadcasts
+// "tick" (seq, 100-character string) to it: every member receives one message a
+// second. Its "m" events are also counted in a global counter.
+//   "mixedstats" (ack)       ack({seq, m, members}): the last tick's seq, the "m"
+//                            events counted from mixed sockets so far, the room size.
+//
+// --deflate: permessage-deflate and HTTP compression with threshold 0 (every
+// message compressed, ws's default zlib level); without it (the default) no
+// compression at all.
 const http = require("http");
 const { Server } = require("socket.io");
+const { compressibleText } = require("./clients/payloads.js");
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(name);
@@ -25,11 +43,14 @@ function arg(name, dflt) {
 
 const HOST = arg("--host", "127.0.0.1");
 const PORT = parseInt(arg("--port", "0"), 10);
+const DEFLATE = process.argv.includes("--deflate");
 
 const PAYLOADS = {
   text100: { event: "e", data: "y".repeat(100) },
   bin64k: { event: "b", data: Buffer.alloc(65536, 0xab) },
+  text64k: { event: "z", data: compressibleText(65536) },
 };
+const TICK_TEXT = "y".repeat(100);
 const HIGH_WATER = 1 << 20; // bytes queued for one socket before the flood pauses
 
 const httpServer = http.createServer((req, res) => {
@@ -41,8 +62,8 @@ const io = new Server(httpServer, {
   // Heartbeats must not disturb the measurements: one ping every 5 minutes.
   pingInterval: 300000,
   pingTimeout: 60000,
-  perMessageDeflate: false,
-  httpCompression: false,
+  perMessageDeflate: DEFLATE ? { threshold: 0 } : false,
+  httpCompression: DEFLATE ? { threshold: 0 } : false,
   maxHttpBufferSize: 1e7,
   serveClient: false,
   cors: { origin: "*" },
@@ -67,7 +88,7 @@ function flood(socket, n, kind) {
   const p = PAYLOADS[kind];
   if (!p) return;
   let sent = 0;
-  const batch = kind === "bin64k" ? 4 : 256;
+  const batch = kind === "text100" ? 256 : 4;
   function pump() {
     if (socket.disconnected) return;
     while (sent < n) {
@@ -87,7 +108,26 @@ function flood(socket, n, kind) {
   pump();
 }
 
+let mixedM = 0; // "m" events from mixed-load sockets
+let tickSeq = 0;
+setInterval(() => {
+  const room = io.of("/").adapter.rooms.get("mixed");
+  if (room && room.size) io.to("mixed").emit("tick", ++tickSeq, TICK_TEXT);
+}, 1000);
+
+function wire(socket) {
+  const ws = socket.conn.transport && socket.conn.transport.socket;
+  const raw = ws && ws._socket;
+  return {
+    ext: ws && typeof ws.extensions === "string" ? ws.extensions : "",
+    read: raw ? raw.bytesRead : null,
+    written: raw ? raw.bytesWritten : null,
+  };
+}
+
 io.on("connection", (socket) => {
+  const mixed = !!(socket.handshake.auth && socket.handshake.auth.mixed);
+  if (mixed) socket.join("mixed");
   let count = 0;
   let pending = null; // [expected, ack]
   function check() {
@@ -101,6 +141,7 @@ io.on("connection", (socket) => {
   }
   socket.on("m", () => {
     count++;
+    if (mixed) mixedM++;
     if (pending) check();
   });
   socket.on("sync", (expected, ack) => {
@@ -110,6 +151,13 @@ io.on("connection", (socket) => {
   });
   socket.on("echo", (x, ack) => {
     if (typeof ack === "function") ack(x);
+  });
+  socket.on("wire", (ack) => {
+    if (typeof ack === "function") ack(wire(socket));
+  });
+  socket.on("mixedstats", (ack) => {
+    const room = io.of("/").adapter.rooms.get("mixed");
+    if (typeof ack === "function") ack({ seq: tickSeq, m: mixedM, members: room ? room.size : 0 });
   });
   socket.on("flood", (req) => {
     if (req && typeof req === "object") flood(socket, req.n | 0, req.kind);
@@ -124,6 +172,7 @@ httpServer.listen({ host: HOST, port: PORT, backlog: 65535 }, () => {
       node: process.version,
       socketio: require("socket.io/package.json").version,
       pid: process.pid,
+      deflate: DEFLATE,
     }) + "\n"
   );
 });

@@ -11,7 +11,6 @@ if `import greensio` fails it prints a result with "na": true (shown as n/a);
 any other failure is printed as an error result for this scenario only.
 """
 
-import gc
 import time
 
 import _common as C
@@ -19,16 +18,13 @@ import _common as C
 CLIENT = "greensio"
 
 
-def idle(args, greensio, gevent):
+def connect_many(args, greensio, gevent, n, auth=None, counts=None):
+    """Connect n clients at once (each its own connection); the sockets and what connecting cost.
+
+    ``auth``: the CONNECT payload of each; ``counts``: a TickCounts whose handler each gets for "tick".
+    """
     import gevent.event
 
-    nofile = C.raise_nofile()
-    warm = greensio.connect(args.url, transports=["websocket"], timeout=10)
-    gevent.sleep(0.2)
-    gc.collect()
-    rss0 = C.rss_bytes()
-
-    n = args.n
     state = {"connected": 0, "errors": [], "t_last": None}
     all_done = gevent.event.Event()
 
@@ -42,13 +38,16 @@ def idle(args, greensio, gevent):
         if len(state["errors"]) < 3:
             state["errors"].append(f"{type(err).__name__}: {err}")
 
+    options = {"auth": auth} if auth is not None else {}
     c0 = C.cpu_seconds()
     t0 = time.perf_counter()
     sockets = []
-    for _ in range(n):
-        s = greensio.Socket(args.url, transports=["websocket"], force_new=True)
+    for i in range(n):
+        s = greensio.Socket(args.url, transports=["websocket"], force_new=True, **options)
         s.on("connect", on_connect)
         s.on("connect_error", on_connect_error)
+        if counts is not None:
+            s.on("tick", counts.handler(i))
         sockets.append(s)
     deadline = t0 + args.connect_deadline
     while not all_done.is_set():
@@ -63,29 +62,41 @@ def idle(args, greensio, gevent):
             all_done.set()
     t1 = state["t_last"] or time.perf_counter()
     c1 = C.cpu_seconds()
-    gevent.sleep(1.0)  # let connection set-up settle before measuring memory
-    gc.collect()
-    rss1 = C.rss_bytes()
-    n_ok = sum(1 for s in sockets if s.connected)
-    fields = dict(
-        ok=n_ok > 0,
-        n=n,
-        connected=n_ok,
-        connect_wall_s=t1 - t0,
-        connect_cpu_s=c1 - c0,
-        mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
-        rss0_mb=rss0 / 2**20,
-        rss1_mb=rss1 / 2**20,
-        nofile=nofile,
-    )
-    if n_ok < n:
-        fields["partial"] = f"only {n_ok} of {n} connected within {args.connect_deadline:.0f} s"
+    connected = [s for s in sockets if s.connected]
+    fields = dict(n=n, connected=len(connected), connect_wall_s=t1 - t0, connect_cpu_s=c1 - c0)
+    if len(connected) < n:
+        fields["partial"] = f"only {len(connected)} of {n} connected within {args.connect_deadline:.0f} s"
         if state["errors"]:
             fields["first_errors"] = state["errors"]
-        if n_ok == 0:
-            fields["error"] = fields["partial"]
-    del warm
-    C.emit_result(CLIENT, "idle", **fields)
+    return sockets, connected, fields
+
+
+def idle(args, greensio, gevent):
+    def warm():
+        sio = greensio.connect(args.url, transports=["websocket"], timeout=10)
+        if args.expect_deflate:
+            C.check_deflate(sio)
+        return sio
+
+    held = []
+
+    def many():
+        sockets, _, fields = connect_many(args, greensio, gevent, args.n)
+        held.extend(sockets)
+        return fields
+
+    C.run_idle(CLIENT, warm, many, gevent.sleep, lambda: sum(1 for s in held if s.connected))
+
+
+def mixed(args, greensio, gevent):
+    C.raise_nofile()
+    warm = greensio.connect(args.url, transports=["websocket"], timeout=10)
+    counts = C.TickCounts(args.n)
+    _, connected, fields = connect_many(args, greensio, gevent, args.n, auth={"mixed": 1}, counts=counts)
+    if len(connected) < args.n:
+        C.emit_result(CLIENT, "mixed", ok=False, error=fields["partial"], **fields)
+        return
+    C.run_mixed(CLIENT, args, warm, [s.emit for s in connected], counts, fields, gevent.sleep)
 
 
 def main():
@@ -106,16 +117,17 @@ def main():
     except BaseException as e:  # noqa: BLE001 - the library may be half-written
         C.emit_error(CLIENT, args.scenario, e, na=True)
         C.exit_now(2)
-    try:
+
+    def body():
         if args.scenario == "idle":
             idle(args, greensio, gevent)
+        elif args.scenario == "mixed":
+            mixed(args, greensio, gevent)
         else:
             sio = greensio.connect(args.url, transports=[args.transport], timeout=10)
             C.run_throughput(CLIENT, args, sio, gevent.event.Event, gevent.sleep)
-    except BaseException as e:  # noqa: BLE001
-        C.emit_error(CLIENT, args.scenario, e)
-        C.exit_now(1)
-    C.exit_now(0)
+
+    C.run_client(CLIENT, args, body)
 
 
 if __name__ == "__main__":

@@ -7,28 +7,49 @@ const { io } = require("socket.io-client");
 const CLIENT = "node";
 const EMIT_PAYLOAD = "x".repeat(50); // "50 B": a 50-character string argument
 const CHUNK = 1000; // fire-and-forget emits between two yields to the event loop
+
+const { compressibleText } = require("./payloads.js");
+const EMIT_PAYLOADS = { emit: EMIT_PAYLOAD, emit1k: compressibleText(1024) };
+// scenario: [event, flood kind, payload length, binary]
+const RECV_KINDS = {
+  recv: ["e", "text100", 100, false],
+  recv64k: ["b", "bin64k", 65536, true],
+  "recv64k-text": ["z", "text64k", 65536, false],
+};
+const MIXED_PAYLOAD = EMIT_PAYLOAD;
+const MIXED_SLOTS = 100;
+const SETTLE_MS = 2000;
 const LIMITS = {
   // scenario: [warm-up W, min M, max M]
   emit: [2000, 2000, 2000000],
   recv: [2000, 2000, 2000000],
   call: [200, 200, 200000],
   recv64k: [16, 16, 50000],
+  emit1k: [2000, 2000, 2000000],
+  "recv64k-text": [16, 16, 50000],
 };
 // messages the warm-up should reach before it may stop (unless it has used its
 // CPU budget, max(WARMUP_MAX_SHARE * target, WARMUP_MAX_FLOOR), first): V8's JIT
 // needs about this many before the cost per message settles (call(): ~5,000).
-const MIN_WARMUP = { emit: 20000, recv: 20000, call: 10000, recv64k: 2000 };
+const MIN_WARMUP = { emit: 20000, recv: 20000, call: 10000, recv64k: 2000, emit1k: 20000, "recv64k-text": 2000 };
 const WAIT_TIMEOUT_MS = 180000;
 const WARMUP_SHARE = 0.3; // least warm-up CPU, as a share of --target-cpu
 const WARMUP_MAX_SHARE = 1.5; // most warm-up CPU, as a share of --target-cpu ...
 const WARMUP_MAX_FLOOR = 1.5; // ... but never less than this many seconds
 
 function parseArgs(argv) {
-  const a = { targetCpu: 1.0, m: 0, n: 1000, connectDeadline: 120, transport: "websocket", maxM: 0 };
+  const a = {
+    targetCpu: 1.0, m: 0, n: 1000, connectDeadline: 120, transport: "websocket", maxM: 0,
+    expectDeflate: false, duration: 30,
+  };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i];
     const v = argv[i + 1];
-    if (k === "--url") a.url = v;
+    if (k === "--expect-deflate") {
+      a.expectDeflate = true;
+      i--;
+    } else if (k === "--url") a.url = v;
+    else if (k === "--duration") a.duration = parseFloat(v);
     else if (k === "--scenario") a.scenario = v;
     else if (k === "--target-cpu") a.targetCpu = parseFloat(v);
     else if (k === "--m") a.m = parseInt(v, 10);
@@ -63,6 +84,26 @@ function out(obj) {
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
+
+class NotNegotiated extends Error {}
+
+// the server's view of this socket's WebSocket; NotNegotiated without permessage-deflate
+async function checkDeflate(socket) {
+  const wire = await socket.timeout(WAIT_TIMEOUT_MS).emitWithAck("wire");
+  if (!String((wire && wire.ext) || "").includes("permessage-deflate")) {
+    throw new NotNegotiated(`permessage-deflate not negotiated (server: extensions '${wire && wire.ext}')`);
+  }
+  return wire;
+}
+
+function wirePerMessage(before, after, m) {
+  const out = { wire_ext: after.ext };
+  if (before.read != null && after.read != null) {
+    out.wire_read_per_msg = (after.read - before.read) / m;
+    out.wire_written_per_msg = (after.written - before.written) / m;
+  }
+  return out;
+}
 
 function connect(url, transport = "websocket") {
   return new Promise((resolve, reject) => {
@@ -101,17 +142,19 @@ async function measured(fn) {
 async function throughput(args) {
   const scenario = args.scenario;
   const socket = await connect(args.url, args.transport);
+  let wire0 = args.expectDeflate ? await checkDeflate(socket) : null;
   let section;
 
-  if (scenario === "emit") {
+  if (scenario in EMIT_PAYLOADS) {
+    const payload = EMIT_PAYLOADS[scenario];
     section = async (m) => {
       const full = Math.floor(m / CHUNK);
       const rest = m % CHUNK;
       for (let c = 0; c < full; c++) {
-        for (let i = 0; i < CHUNK; i++) socket.emit("m", EMIT_PAYLOAD);
+        for (let i = 0; i < CHUNK; i++) socket.emit("m", payload);
         await tick();
       }
-      for (let i = 0; i < rest; i++) socket.emit("m", EMIT_PAYLOAD);
+      for (let i = 0; i < rest; i++) socket.emit("m", payload);
       const got = await socket.timeout(WAIT_TIMEOUT_MS).emitWithAck("sync", m);
       if (got !== m) throw new Error(`server counted ${got} 'm' events, expected ${m}`);
     };
@@ -121,8 +164,8 @@ async function throughput(args) {
       for (let i = 0; i < m; i++) got = await socket.emitWithAck("echo", i);
       if (got !== m - 1) throw new Error(`echo returned ${got}, expected ${m - 1}`);
     };
-  } else if (scenario === "recv" || scenario === "recv64k") {
-    const [event, kind, size] = scenario === "recv" ? ["e", "text100", 100] : ["b", "bin64k", 65536];
+  } else if (scenario in RECV_KINDS) {
+    const [event, kind, size, binary] = RECV_KINDS[scenario];
     const state = { n: 0, target: 0, done: null, last: null };
     socket.on(event, (data) => {
       state.n++;
@@ -145,7 +188,7 @@ async function throughput(args) {
           const last = state.last;
           const isBin = Buffer.isBuffer(last) || last instanceof ArrayBuffer;
           const len = last == null ? -1 : last.length !== undefined ? last.length : last.byteLength;
-          if (len !== size || (kind === "bin64k") !== isBin) {
+          if (len !== size || binary !== isBin) {
             reject(new Error(`last payload has length ${len} (binary ${isBin}), expected ${size}`));
           } else resolve();
         };
@@ -182,22 +225,19 @@ async function throughput(args) {
     w = Math.max(first, Math.min(w * 2, hi, left));
   }
   const m = planM(scenario, est, args.targetCpu, args.m, cap);
+  if (wire0) wire0 = await socket.timeout(WAIT_TIMEOUT_MS).emitWithAck("wire");
   const [cpu, wall] = await measured(() => section(m));
-  out({
+  const extra = wire0 ? wirePerMessage(wire0, await socket.timeout(WAIT_TIMEOUT_MS).emitWithAck("wire"), m) : {};
+  out(Object.assign({
     scenario, ok: true, m, cpu_s: cpu, wall_s: wall,
     value: (cpu / m) * 1e6, unit: "us/msg", warmup_est_us: est * 1e6, warmup_msgs: total,
     transport: args.transport, max_m: cap || null,
-  });
+  }, extra));
 }
 
-async function idle(args) {
-  const warm = await connect(args.url); // loads every lazily used code path
-  await new Promise((r) => setTimeout(r, 200));
-  gc();
-  const mu0 = process.memoryUsage();
-  const rss0 = mu0.rss;
-  const heap0 = mu0.heapUsed;
-  const n = args.n;
+// Connect n clients at once (each its own connection); the sockets and what connecting cost.
+// opts.auth: the CONNECT payload of each; opts.onTick(i): the "tick" handler of client i.
+async function connectMany(args, n, opts = {}) {
   const sockets = [];
   const errors = [];
   let connected = 0;
@@ -213,8 +253,11 @@ async function idle(args) {
       }
     };
     for (let i = 0; i < n; i++) {
-      const s = io(args.url, { transports: ["websocket"], forceNew: true, timeout: args.connectDeadline * 1000 });
+      const o = { transports: ["websocket"], forceNew: true, timeout: args.connectDeadline * 1000 };
+      if (opts.auth) o.auth = opts.auth;
+      const s = io(args.url, o);
       sockets.push(s);
+      if (opts.onTick) s.on("tick", opts.onTick(i));
       s.once("connect", () => {
         connected++;
         settle();
@@ -228,24 +271,94 @@ async function idle(args) {
   });
   const t1 = nowSeconds();
   const c1 = cpuSeconds();
+  const fields = { n, connected, connect_wall_s: t1 - t0, connect_cpu_s: c1 - c0 };
+  if (connected < n) {
+    fields.partial = `only ${connected} of ${n} connected within ${args.connectDeadline} s`;
+    if (errors.length) fields.first_errors = errors;
+  }
+  return [sockets, fields];
+}
+
+async function idle(args) {
+  const warm = await connect(args.url); // loads every lazily used code path
+  if (args.expectDeflate) await checkDeflate(warm);
+  await new Promise((r) => setTimeout(r, 200));
+  gc();
+  const mu0 = process.memoryUsage();
+  const rss0 = mu0.rss;
+  const heap0 = mu0.heapUsed;
+  const [, fields] = await connectMany(args, args.n);
+  const connected = fields.connected;
   await new Promise((r) => setTimeout(r, 1000)); // let set-up settle
   gc();
   const mu = process.memoryUsage();
   const rss1 = mu.rss;
-  const res = {
-    scenario: "idle", ok: connected > 0, n, connected,
-    connect_wall_s: t1 - t0, connect_cpu_s: c1 - c0,
+  const res = Object.assign({ scenario: "idle", ok: connected > 0 }, fields, {
     mem_kb_per_client: (rss1 - rss0) / Math.max(connected, 1) / 1024,
     rss0_mb: rss0 / 2 ** 20, rss1_mb: rss1 / 2 ** 20,
     heap_kb_per_client: (mu.heapUsed - heap0) / Math.max(connected, 1) / 1024,
-  };
-  if (connected < n) {
-    res.partial = `only ${connected} of ${n} connected within ${args.connectDeadline} s`;
-    if (errors.length) res.first_errors = errors;
-    if (connected === 0) res.error = res.partial;
-  }
+  });
+  if (connected === 0) res.error = res.partial || "none connected";
   void warm;
   out(res);
+}
+
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+// Mixed load, as run_mixed() in _common.py: every 1/MIXED_SLOTS s the next 1/MIXED_SLOTS of
+// the clients emit one "m"; each counts the "tick" broadcasts whose seq is in the window (lo, hi].
+async function mixed(args) {
+  const warm = await connect(args.url);
+  const n = args.n;
+  // as TickCounts in _common.py: the seqs each client got after lo, counted up to hi at the end
+  const seqs = Array.from({ length: n }, () => []);
+  const win = { lo: Infinity };
+  const onTick = (i) => (seq) => {
+    if (seq > win.lo) seqs[i].push(seq);
+  };
+  const [sockets, fields] = await connectMany(args, n, { auth: { mixed: 1 }, onTick });
+  if (fields.connected < n) {
+    out(Object.assign({ scenario: "mixed", ok: false, error: fields.partial }, fields));
+    return;
+  }
+  const stats = () => warm.timeout(WAIT_TIMEOUT_MS).emitWithAck("mixedstats");
+  await sleepMs(SETTLE_MS);
+  gc();
+  const s0 = await stats();
+  win.lo = s0.seq;
+  const c0 = cpuSeconds();
+  const t0 = nowSeconds();
+  const bounds = [];
+  for (let k = 0; k <= MIXED_SLOTS; k++) bounds.push(Math.floor((k * n) / MIXED_SLOTS));
+  const step = 1 / MIXED_SLOTS;
+  const slots = Math.round(args.duration * MIXED_SLOTS);
+  let late = 0;
+  let sent = 0;
+  for (let s = 0; s < slots; s++) {
+    const due = t0 + s * step;
+    const now = nowSeconds();
+    if (now < due) await sleepMs((due - now) * 1000);
+    else late = Math.max(late, now - due);
+    const k = s % MIXED_SLOTS;
+    for (let i = bounds[k]; i < bounds[k + 1]; i++) sockets[i].emit("m", MIXED_PAYLOAD);
+    sent += bounds[k + 1] - bounds[k];
+  }
+  await sleepMs((t0 + slots * step - nowSeconds()) * 1000);
+  const t1 = nowSeconds();
+  const c1 = cpuSeconds();
+  const s1 = await stats();
+  await sleepMs(SETTLE_MS);
+  const s2 = await stats();
+  const ticks = s1.seq - s0.seq;
+  const inWindow = seqs.map((list) => list.filter((seq) => seq <= s1.seq).length);
+  const sorted = inWindow.slice().sort((a, b) => a - b);
+  const received = inWindow.reduce((a, b) => a + b, 0);
+  out(Object.assign({ scenario: "mixed" }, fields, {
+    ok: true, n, cpu_s: c1 - c0, wall_s: t1 - t0, cpu_pct: ((c1 - c0) / (t1 - t0)) * 100,
+    ticks, received, recv_share: ticks ? received / (n * ticks) : null,
+    recv_min: sorted[0], recv_median: sorted[Math.floor(n / 2)],
+    emits_sent: sent, emits_delivered: s2.m - s0.m, late_max_s: late, members: s1.members,
+  }));
 }
 
 async function main() {
@@ -253,10 +366,13 @@ async function main() {
   try {
     args = parseArgs(process.argv);
     if (args.scenario === "idle") await idle(args);
+    else if (args.scenario === "mixed") await mixed(args);
     else await throughput(args);
     process.exit(0);
   } catch (e) {
-    out({ scenario: args.scenario, ok: false, na: false, error: String((e && e.stack) || e).slice(0, 500) });
+    const na = e instanceof NotNegotiated;
+    const error = na ? e.message : String((e && e.stack) || e).slice(0, 500);
+    out({ scenario: args.scenario, ok: false, na, error });
     process.exit(1);
   }
 }

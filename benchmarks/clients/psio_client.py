@@ -14,7 +14,6 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import gc  # noqa: E402
 import time  # noqa: E402
 
 import _common as C  # noqa: E402
@@ -50,72 +49,78 @@ def connect(url, transport="websocket", wait_timeout=10.0):
     return sio
 
 
-def idle(args):
-    nofile = C.raise_nofile()
-    warm = connect(args.url)  # loads every lazily imported module
-    gevent.sleep(0.2)
-    gc.collect()
-    rss0 = C.rss_bytes()
-
+def connect_many(args, n, auth=None, counts=None):
+    """Connect n clients at once, one greenlet each; the clients and what connecting cost."""
     clients = []
     errors = []
-    first_done = []
     deadline = args.connect_deadline
 
-    def one():
+    def one(i):
         c = new_client()
+        if counts is not None:
+            c.on("tick", counts.handler(i))
         try:
-            c.connect(args.url, transports=["websocket"], wait_timeout=deadline)
+            c.connect(args.url, transports=["websocket"], wait_timeout=deadline, auth=auth)
         except Exception as e:  # noqa: BLE001
             errors.append(f"{type(e).__name__}: {e}")
             return
         clients.append(c)
-        if len(clients) == args.n:
-            first_done.append(time.perf_counter())
 
     c0 = C.cpu_seconds()
     t0 = time.perf_counter()
-    greenlets = [gevent.spawn(one) for _ in range(args.n)]
+    greenlets = [gevent.spawn(one, i) for i in range(n)]
     gevent.joinall(greenlets, timeout=deadline)
     t1 = time.perf_counter()
     c1 = C.cpu_seconds()
-    n_ok = len(clients)
-    gevent.sleep(1.0)  # let connection set-up settle before measuring memory
-    gc.collect()
-    rss1 = C.rss_bytes()
-    fields = dict(
-        ok=n_ok > 0,
-        n=args.n,
-        connected=n_ok,
-        connect_wall_s=t1 - t0,
-        connect_cpu_s=c1 - c0,
-        mem_kb_per_client=(rss1 - rss0) / max(n_ok, 1) / 1024.0,
-        rss0_mb=rss0 / 2**20,
-        rss1_mb=rss1 / 2**20,
-        nofile=nofile,
-    )
-    if n_ok < args.n:
-        fields["partial"] = f"only {n_ok} of {args.n} connected within {deadline:.0f} s"
+    fields = dict(n=n, connected=len(clients), connect_wall_s=t1 - t0, connect_cpu_s=c1 - c0)
+    if len(clients) < n:
+        fields["partial"] = f"only {len(clients)} of {n} connected within {deadline:.0f} s"
         if errors:
             fields["first_errors"] = errors[:3]
-        if n_ok == 0:
-            fields["error"] = fields["partial"]
-    del warm
-    C.emit_result(CLIENT, "idle", **fields)
+    return clients, fields
+
+
+def idle(args):
+    def warm():
+        sio = connect(args.url)
+        if args.expect_deflate:
+            C.check_deflate(sio)
+        return sio
+
+    held = []
+
+    def many():
+        clients, fields = connect_many(args, args.n)
+        held.extend(clients)
+        return fields
+
+    C.run_idle(CLIENT, warm, many, gevent.sleep)
+
+
+def mixed(args):
+    C.raise_nofile()
+    warm = connect(args.url)
+    counts = C.TickCounts(args.n)
+    clients, fields = connect_many(args, args.n, auth={"mixed": 1}, counts=counts)
+    if len(clients) < args.n:
+        C.emit_result(CLIENT, "mixed", ok=False, error=fields["partial"], **fields)
+        return
+    C.run_mixed(CLIENT, args, warm, [c.emit for c in clients], counts, fields, gevent.sleep)
 
 
 def main():
     args = C.parse_args()
-    try:
+
+    def body():
         if args.scenario == "idle":
             idle(args)
+        elif args.scenario == "mixed":
+            mixed(args)
         else:
             sio = connect(args.url, args.transport)
             C.run_throughput(CLIENT, args, sio, gevent.event.Event, gevent.sleep)
-    except BaseException as e:  # noqa: BLE001
-        C.emit_error(CLIENT, args.scenario, e)
-        C.exit_now(1)
-    C.exit_now(0)
+
+    C.run_client(CLIENT, args, body)
 
 
 if __name__ == "__main__":
