@@ -9,7 +9,7 @@ the bytes waiting behind a server that does not read are capped.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import gevent
 
@@ -52,7 +52,7 @@ class Outbox:
         self._queue: list[Packet] = []
         self._backlog = 0  # bytes queued while a write was blocked or held
         self._writer: Optional[gevent.Greenlet] = None  # alive only while a write would block
-        self._scheduled = False
+        self._scheduled: Any = None  # the hub callback that will run _flush, if one is pending
         self._held = False
         self._pong_due = 0.0  # when the PING whose PONG is queued arrived or was due; 0: no PONG queued
         self._pong_handed: Optional[tuple[float, float]] = None  # (hub lag, handed at) of a PONG not yet sent
@@ -70,6 +70,9 @@ class Outbox:
         if writer is not None and writer is not gevent.getcurrent():
             writer.kill(block=wait)
         self._writer = None
+        if self._scheduled is not None:
+            self._scheduled.stop()  # a pending hub callback would keep the Manager alive after disconnect()
+            self._scheduled = None
         self.transport = None
         self._queue = []
         self._backlog = 0
@@ -81,9 +84,8 @@ class Outbox:
         """Queue packets (never blocks); they leave in order, contiguously."""
         self._queue.extend(packets)
         if self._writer is None and not self._held:
-            if not self._scheduled:
-                self._scheduled = True
-                self._loop.run_callback(self._flush)
+            if self._scheduled is None:
+                self._scheduled = self._loop.run_callback(self._flush)
         else:
             self._grow(packets)
 
@@ -125,9 +127,8 @@ class Outbox:
         self._held = False
         if transport is not None:
             self.transport = transport
-        if self._queue and not self._scheduled and self._writer is None:
-            self._scheduled = True
-            self._loop.run_callback(self._flush)
+        if self._queue and self._scheduled is None and self._writer is None:
+            self._scheduled = self._loop.run_callback(self._flush)
 
     def _take(self) -> tuple[list[Packet], float]:
         batch, self._queue = self._queue, []
@@ -140,7 +141,7 @@ class Outbox:
 
     def _flush(self) -> None:
         """Hub callback: write what is queued without blocking, or hand it to a writer greenlet."""
-        self._scheduled = False
+        self._scheduled = None
         transport = self.transport
         if transport is None or self._writer is not None or not self._queue or self._held:
             return

@@ -85,7 +85,13 @@ class FakeTimer:
         self.closed = False
 
     def close(self) -> None:
+        """As a gevent timer's close(): it never fires and lets go of its callback."""
         self.closed = True
+        self.callback = _never_called
+
+
+def _never_called() -> None:
+    raise AssertionError("a closed timer fired")
 
 
 class FakeClock:

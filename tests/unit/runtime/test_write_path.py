@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+from typing import cast
+
 import gevent
 import pytest
 
+from greensio._io.transport import Transport
 from greensio._manager import UNSENT_LIMIT
+from greensio._outbox import Outbox
+from greensio._runner import Runner
+from greensio._stats import Counters
 
 from .fakes import FakeWebSocket, Recorder, Rig
 
@@ -171,3 +179,16 @@ def test_packets_sent_and_bytes_are_counted(rig: Rig) -> None:
     after = sio.manager.stats
     assert after.packets_sent == before.packets_sent + 1
     assert after.bytes_sent == before.bytes_sent + len('42["a"]')
+
+
+def test_a_flush_still_pending_when_the_transport_is_detached_is_cancelled(rig: Rig) -> None:
+    """Nothing in the hub keeps the outbox, and through its callbacks the Manager, alive after a close."""
+    manager = Recorder()  # stands for the Manager: the outbox holds its methods
+    outbox = Outbox(Runner(rig.clock, manager), Counters(), manager, manager, 1024)
+    outbox.attach(cast(Transport, object()))  # never written to: the flush would run after the check
+    outbox.write(["4x"])  # its flush waits for the next turn of the hub
+    outbox.detach()
+    gone = weakref.ref(manager)
+    del manager, outbox
+    gc.collect()
+    assert gone() is None
