@@ -46,6 +46,14 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x
 #: Each frame of a fragmented message counts at least this many bytes against ``max_message``,
 #: so a stream of empty or tiny fragments ends (refused) after ``max_message / 16`` of them.
 FRAGMENT_MIN_COST = 16
+# A frame still missing this many bytes or more is read straight into its own buffer
+# (frame_buffer); its buffer starts at most FIRST_FRAME_BUFFER large and doubles as bytes
+# come, so a header announcing a large frame costs little memory until its bytes arrive.
+DIRECT_READ_MIN = 16 * 1024
+FIRST_FRAME_BUFFER = 256 * 1024
+# Frames one ``feed`` parses at most (about 1 µs each when tiny): what follows is its ``backlog``,
+# parsed by the next ``feed``, so a read full of tiny frames cannot hold the caller long.
+FRAMES_PER_FEED = 16384
 
 _unpack_16 = struct.Struct("!H").unpack_from
 _unpack_64 = struct.Struct("!Q").unpack_from
@@ -207,7 +215,8 @@ class FrameReader:
     """
 
     __slots__ = (
-        "_parts",
+        "backlog",
+        "_frame",
         "_have",
         "_need",
         "_frag_op",
@@ -221,9 +230,11 @@ class FrameReader:
     )
 
     def __init__(self, max_message: int, deflate: Optional[Deflate] = None) -> None:
-        # An unfinished frame: its bytes so far in parts, joined once when complete (joining on
-        # every read would copy a large frame once per read), and its length once known.
-        self._parts: list[bytes] = []
+        # An unfinished frame: its first _have bytes in _frame (which grows with what arrives,
+        # doubling up to the frame's size), and its whole size once its header is known.
+        self.backlog = b""
+        """Read bytes not parsed yet (FRAMES_PER_FEED): the next ``feed`` starts with them."""
+        self._frame = bytearray()
         self._have = 0
         self._need = 0
         self._frag_op = 0  # the opcode of an unfinished fragmented message, 0 when none
@@ -245,34 +256,70 @@ class FrameReader:
         out: list[object] = []
         if self.closed:
             return out
+        if self.backlog:
+            data, self.backlog = self.backlog + bytes(data) if len(data) else self.backlog, b""
         if self._have:
             data = self._finish_frame(data, out)
             if data is None:
                 return out
         pos = self._parse(data, out)
         if pos < len(data) and not self.closed:
-            rest = bytes(data[pos:])
-            self._parts, self._have, self._need = [rest], len(rest), self._frame_size(rest)
+            rest = data[pos:]
+            self._need = self._frame_size(rest)
+            self._frame = bytearray(rest)
+            self._have = len(rest)
+        return out
+
+    def frame_buffer(self) -> Optional[memoryview]:
+        """Room for the next bytes of a large unfinished frame, to ``recv_into`` (then
+        ``frame_filled``) instead of ``feed``: they are not copied; None when ``feed`` is needed."""
+        if self._need - self._have < DIRECT_READ_MIN or self.closed or self.backlog:
+            return None
+        return memoryview(self._room(self._have + 1))[self._have :]
+
+    def frame_filled(self, n: int) -> list[object]:
+        """``n`` bytes were written into ``frame_buffer()``: the messages that completes."""
+        if not 0 < n <= len(self._frame) - self._have or self._have + n > self._need:
+            raise RuntimeError("frame_filled() without a matching frame_buffer()")
+        self._have += n
+        out: list[object] = []
+        if self._have == self._need:
+            self._complete(out)
         return out
 
     def _finish_frame(self, data: Any, out: list[object]) -> Any:
         """Complete the unfinished frame from ``data``; what follows it, or None if nothing does."""
+        have = self._have
         if not self._need:  # its header is not complete yet
-            head = b"".join(self._parts) + bytes(data[:14])
+            head = bytes(self._frame[:have]) + bytes(data[:14])
             self._need = self._frame_size(head)
             if not self._need:
-                self._parts, self._have = [head], len(head)
+                self._frame, self._have = bytearray(head), len(head)
                 return None
-            self._parts = [b"".join(self._parts)]
-        missing = self._need - self._have
-        if len(data) < missing:
-            self._parts.append(bytes(data))
-            self._have += len(data)
+        take = min(self._need - have, len(data))
+        self._room(have + take)[have : have + take] = data[:take]
+        self._have = have + take
+        if self._have < self._need:
             return None
-        frame = b"".join([*self._parts, data[:missing]])
-        self._parts, self._have, self._need = [], 0, 0
-        self._parse(frame, out)
-        return None if self.closed else data[missing:]
+        self._complete(out)
+        return None if self.closed else data[take:]
+
+    def _room(self, size: int) -> bytearray:
+        """The unfinished frame's buffer, grown to hold at least ``size`` bytes (at most the frame).
+
+        A new buffer, never a resized one: a view the caller still holds pins the old one.
+        """
+        frame = self._frame
+        if len(frame) < size:
+            grown = bytearray(min(self._need, max(size, 2 * len(frame), FIRST_FRAME_BUFFER)))
+            grown[: self._have] = memoryview(frame)[: self._have]
+            frame = self._frame = grown
+        return frame
+
+    def _complete(self, out: list[object]) -> None:
+        frame, need = self._frame, self._need
+        self._frame, self._have, self._need = bytearray(), 0, 0
+        self._parse(memoryview(frame)[:need], out, 1)
 
     def _frame_size(self, buf: Any) -> int:
         """The whole length of the frame ``buf`` starts with; 0 while its header is incomplete.
@@ -310,13 +357,20 @@ class FrameReader:
         if not (compressed and self._deflate is not None and n <= compressed_limit(self.max_message)):
             raise ProtocolError(f"frame of {n} bytes exceeds max_message_size")
 
-    def _parse(self, buf: Any, out: list[object]) -> int:
-        """Decode the complete frames at the start of ``buf``; where the first unfinished one starts."""
+    def _parse(self, buf: Any, out: list[object], budget: int = FRAMES_PER_FEED) -> int:
+        """Decode the complete frames at the start of ``buf``; where the first unfinished one starts.
+
+        After ``budget`` frames, the rest of ``buf`` is kept as the ``backlog`` (and all of it counts as parsed).
+        """
         pos = 0
         end = len(buf)
         limit = self.max_message
         fragmented = self._frag_op
         while end - pos >= 2:
+            budget -= 1
+            if budget < 0:
+                self.backlog = bytes(buf[pos:])
+                return end
             b0 = buf[pos]
             b1 = buf[pos + 1]
             n = b1 & 0x7F

@@ -51,10 +51,9 @@ from .transport import ConnectParams, Packet, TransportClosed, UncompressedBinar
 
 __all__ = ["WebSocketTransport", "RECV_SIZE"]
 
+# What one read takes; a read full of tiny frames (a flood of PONGs or empty fragments) is
+# parsed over several turns of the hub (the frame reader's FRAMES_PER_FEED and backlog).
 RECV_SIZE = 256 * 1024
-# What one hub callback reads: a flood of tiny frames (empty fragments, PONGs) is parsed
-# 64 KiB per turn of the hub, so other greenlets run in between.
-WATCH_READ = 64 * 1024
 TURN_BUDGET = 0.02  # seconds of reading watched sockets per turn of the hub
 _CLOSE_NORMAL = b"\x03\xe8"  # status 1000
 _TLS_SOCKETS = (ssl.SSLSocket, gssl.SSLSocket)
@@ -209,21 +208,40 @@ class WebSocketTransport:
         while True:
             if self._peer_closed:
                 raise TransportClosed("transport close", "the server closed the WebSocket")
-            try:
-                data = self._sock.recv(RECV_SIZE)
-            except OSError as exc:
-                raise TransportClosed("transport close" if self._closed else "transport error", str(exc)) from exc
-            if not data:
-                raise TransportClosed("transport close", "connection closed by the server")
-            self.bytes_in += len(data)
-            packets = self._packets(self._feed(data), blocking=True)
+            if self._reader.backlog:
+                packets = self._packets(self._feed(b""), blocking=True)
+            else:
+                packets = self._packets(self._read_blocking(), blocking=True)
             if packets:
                 return packets
             gevent.sleep(0)  # a read that completed no message: others run before the next one
 
+    def _read_blocking(self) -> list[object]:
+        """One read of the socket (reader greenlet mode), into the reader's frame buffer if it has one."""
+        room = self._reader.frame_buffer()
+        try:
+            if room is None:
+                data = self._sock.recv(RECV_SIZE)
+                n = len(data)
+            else:
+                n = self._sock.recv_into(room)
+        except OSError as exc:
+            raise TransportClosed("transport close" if self._closed else "transport error", str(exc)) from exc
+        if not n:
+            raise TransportClosed("transport close", "connection closed by the server")
+        self.bytes_in += n
+        return self._feed(data) if room is None else self._filled(n)
+
     def _feed(self, data: Any) -> list[object]:
         try:
             return self._reader.feed(data)
+        except FrameError as exc:
+            raise TransportClosed("transport error", str(exc)) from exc
+
+    def _filled(self, n: int) -> list[object]:
+        """Like ``_feed``, for ``n`` bytes read into the reader's ``frame_buffer()``."""
+        try:
+            return self._reader.frame_filled(n)
         except FrameError as exc:
             raise TransportClosed("transport error", str(exc)) from exc
 
@@ -263,41 +281,56 @@ class WebSocketTransport:
         self._paused = False
         if self._watcher is not None and self._on_closed is not None:
             self._watcher.start(self._readable)
+            if self._reader.backlog:
+                self._next_turn()
+
+    def _next_turn(self) -> None:
+        """Read again at the next turn of the hub (what was read so far ran long, or left a backlog)."""
+        self._watcher.stop()
+        deferred = self._loop.timer(0.0)
+        deferred.start(self._resume_next_turn, deferred)
 
     def _readable(self) -> None:
         if self._turn.spent():
-            self._watcher.stop()
-            deferred = self._loop.timer(0.0)
-            deferred.start(self._resume_next_turn, deferred)
+            self._next_turn()
             return
+        reader = self._reader
         try:
-            n = self._raw.recv_into(self._buffer, WATCH_READ)
+            if reader.backlog:
+                items = self._feed(b"")
+            else:
+                room = reader.frame_buffer()
+                n = self._raw.recv_into(self._buffer, RECV_SIZE) if room is None else self._raw.recv_into(room)
+                if not n:
+                    self._end("transport close")
+                    return
+                self.bytes_in += n
+                items = self._feed(self._view[:n]) if room is None else self._filled(n)
+            packets = self._packets(items, blocking=False)
         except BlockingIOError:
             return
-        except OSError:
-            self._end("transport error")
-            return
-        if not n:
-            self._end("transport close")
-            return
-        self.bytes_in += n
-        try:
-            packets = self._packets(self._feed(self._view[:n]), blocking=False)
         except TransportClosed as exc:
             self._end(exc.reason)
             return
         except ProtocolError as exc:
             self._end("parse error", exc)
             return
+        except OSError:
+            self._end("transport error")
+            return
         if packets:
             self._on_packets(packets)  # type: ignore[misc]
         if self._peer_closed:
             self._end("transport close")
+        elif reader.backlog and self._on_closed is not None and not self._paused:
+            self._next_turn()
 
     def _resume_next_turn(self, deferred: Any) -> None:
         deferred.close()
         if self._watcher is not None and self._on_closed is not None and not self._paused:
             self._watcher.start(self._readable)
+            if self._reader.backlog:  # nothing may be left to read on the socket: parse it now
+                self._readable()
 
     def _end(self, reason: str, error: Optional[ProtocolError] = None) -> None:
         """Watch mode: the connection is over; tell the owner once."""

@@ -21,7 +21,10 @@ from websocket._abnf import frame_buffer
 
 from greensio._core.deflate import Deflate, DeflateParams
 from greensio._core.wsframe import (
+    DIRECT_READ_MIN,
+    FIRST_FRAME_BUFFER,
     FRAGMENT_MIN_COST,
+    FRAMES_PER_FEED,
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,
@@ -358,7 +361,56 @@ def test_pings_across_reads_keep_only_the_latest_unanswered() -> None:
 
 def test_a_pong_flood_makes_no_output() -> None:
     reader = FrameReader(BIG)
-    assert reader.feed(server_frame(OP_PONG, b"") * 50_000 + server_frame(OP_TEXT, b"ok")) == ["ok"]
+    out = reader.feed(server_frame(OP_PONG, b"") * 50_000 + server_frame(OP_TEXT, b"ok"))
+    while reader.backlog:
+        out += reader.feed(b"")
+    assert out == ["ok"]
+
+
+def test_one_feed_parses_at_most_frames_per_feed_and_keeps_the_rest_as_its_backlog() -> None:
+    reader = FrameReader(BIG)
+    texts = [str(i).encode() for i in range(FRAMES_PER_FEED + 10)]
+    stream = b"".join(server_frame(OP_TEXT, t) for t in texts)
+    first = reader.feed(stream + server_frame(OP_TEXT, b"next")[:3])
+    assert len(first) == FRAMES_PER_FEED
+    assert reader.backlog.startswith(server_frame(OP_TEXT, texts[FRAMES_PER_FEED]))
+    assert reader.frame_buffer() is None  # nothing is read into a frame buffer while a backlog waits
+    rest = reader.feed(server_frame(OP_TEXT, b"next")[3:])  # later bytes come after the backlog
+    assert reader.backlog == b""
+    assert first + rest == [t.decode() for t in texts] + ["next"]
+
+
+def test_a_large_frame_is_read_into_its_own_buffer_which_grows_with_what_arrives() -> None:
+    reader = FrameReader(BIG)
+    payload = bytes(range(256)) * 2048  # 512 KiB
+    frame = server_frame(OP_BINARY, payload)
+    assert reader.feed(frame[:1000]) == []
+    got: list[object] = []
+    pos = 1000
+    sizes = []
+    while (room := reader.frame_buffer()) is not None:
+        sizes.append(len(room))
+        n = min(len(room), 100_000)
+        room[:n] = frame[pos : pos + n]
+        pos += n
+        got += reader.frame_filled(n)
+    assert 0 < len(frame) - pos < DIRECT_READ_MIN  # the last bytes are fed
+    got += reader.feed(frame[pos:])
+    assert got == [payload]
+    # Not the announced 512 KiB before its bytes came; doubled once it was full.
+    first = FIRST_FRAME_BUFFER - 1000
+    assert sizes[:4] == [first, first - 100_000, first - 200_000, FIRST_FRAME_BUFFER]
+    assert reader.frame_buffer() is None
+    with pytest.raises(RuntimeError):
+        reader.frame_filled(1)
+
+
+def test_a_small_rest_of_a_frame_is_fed_not_read_into_a_buffer() -> None:
+    reader = FrameReader(BIG)
+    frame = server_frame(OP_TEXT, b"x" * 20_000)
+    reader.feed(frame[:10_000])
+    assert reader.frame_buffer() is None  # under DIRECT_READ_MIN missing
+    assert reader.feed(frame[10_000:]) == ["x" * 20_000]
 
 
 def test_the_close_frame_ends_the_stream() -> None:
@@ -898,8 +950,10 @@ def _feed_garbage(reader: FrameReader, chunks: list[bytes]) -> list[object]:
                 assert len(item) <= reader.max_message  # type: ignore[arg-type]
         assert reader.ping is None or len(reader.ping) <= 125
         out.extend(items)
-        # white-box: what waits is at most one frame (header + payload) and one message's fragments
-        assert sum(len(part) for part in reader._parts) == reader._have < 10 + bound
+        # white-box: what waits is at most one frame (header + payload), one message's fragments
+        # and a backlog of what was read
+        assert reader._have <= len(reader._frame) < 14 + bound
+        assert len(reader.backlog) <= len(chunk)
         assert len(reader._frags) <= bound
     return out
 
