@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import gevent
 
-FAST = {"reconnection_delay": 0.1, "reconnection_delay_max": 0.2, "randomization_factor": 0}
+FAST: dict[str, Any] = {"reconnection_delay": 0.1, "reconnection_delay_max": 0.2, "randomization_factor": 0}
 WAIT = 10.0  # bound of every wait on a server, in seconds
 TRANSPORTS = ["websocket"]
 POLL = 0.005

@@ -57,6 +57,7 @@ def test_client_options_become_manager_options(node_server):
     )
     sio.connect(node_server.url, transports="websocket", socketio_path="/socket.io/")
     try:
+        assert sio._manager is not None
         options = sio._manager.options
         assert options.reconnection_attempts == math.inf  # 0 means for ever
         assert options.reconnection_delay == 0.25 and options.timeout == 3 and options.ssl_verify is False

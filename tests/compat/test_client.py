@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from .helpers import TRANSPORTS, WAIT, Background, Recorder, until
@@ -275,7 +277,7 @@ def test_event_decorator_with_and_without_arguments(server, make_client):
 def test_call_from_a_background_task(server, make_client):
     sio = make_client()
     sio.connect(server.url, transports=TRANSPORTS)
-    calls = [Background(sio, lambda i=i: sio.call("echo", i, timeout=WAIT)) for i in range(5)]
+    calls = [Background(sio, functools.partial(sio.call, "echo", i, timeout=WAIT)) for i in range(5)]
     assert [c.result() for c in calls] == [0, 1, 2, 3, 4]
 
 

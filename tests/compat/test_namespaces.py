@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .helpers import TRANSPORTS, WAIT, Recorder
@@ -89,7 +91,7 @@ def test_a_namespace_with_handlers_does_not_fall_back_to_the_catch_all_namespace
 
 def test_disconnect_handlers_with_or_without_the_reason(server, make_client):
     sio = make_client()
-    seen = []
+    seen: list[object] = []
 
     @sio.on("disconnect")
     def without_reason():
@@ -105,7 +107,9 @@ def test_disconnect_handlers_with_or_without_the_reason(server, make_client):
 
 
 def make_namespace_class(impl, record):
-    class Chat(impl.ClientNamespace):
+    ClientNamespace: Any = impl.ClientNamespace  # socketio's or greensio.compat's
+
+    class Chat(ClientNamespace):
         def on_connect(self):
             record("connect", self.namespace)
 
@@ -149,11 +153,13 @@ def test_class_based_namespace_legacy_disconnect_and_trigger_event_override(serv
     sio = make_client()
     record = Recorder()
 
-    class Legacy(impl.ClientNamespace):
+    ClientNamespace: Any = impl.ClientNamespace  # socketio's or greensio.compat's
+
+    class Legacy(ClientNamespace):
         def on_disconnect(self):  # no reason parameter
             record("disconnect")
 
-    class Routed(impl.ClientNamespace):
+    class Routed(ClientNamespace):
         def trigger_event(self, event, *args):
             record("routed", event, *args)
             return event.upper()
@@ -174,7 +180,9 @@ def test_catch_all_class_namespace_gets_the_namespace_first(server, make_client,
     sio = make_client()
     record = Recorder()
 
-    class Everything(impl.ClientNamespace):
+    ClientNamespace: Any = impl.ClientNamespace  # socketio's or greensio.compat's
+
+    class Everything(ClientNamespace):
         def on_connect(self, namespace):
             record("connect", namespace)
 
@@ -191,7 +199,9 @@ def test_function_handlers_win_over_the_class_namespace(server, make_client, imp
     sio = make_client()
     record = Recorder()
 
-    class Chat(impl.ClientNamespace):
+    ClientNamespace: Any = impl.ClientNamespace  # socketio's or greensio.compat's
+
+    class Chat(ClientNamespace):
         def on_news(self, item):
             record("method", item)
 

@@ -14,7 +14,7 @@ import greensio
 # GREENSIO_TEST_TRANSPORTS runs the suite over another transport setting, e.g. "polling" or
 # "polling,websocket" (polling, then the upgrade); .ci/run runs all three.
 TRANSPORTS = os.environ.get("GREENSIO_TEST_TRANSPORTS", "websocket").split(",")
-FAST = {"transports": TRANSPORTS, "reconnection_delay": 0.05, "reconnection_delay_max": 0.2}
+FAST: dict[str, Any] = {"transports": TRANSPORTS, "reconnection_delay": 0.05, "reconnection_delay_max": 0.2}
 WAIT = 10  # bound of every wait on a server round trip, in seconds
 
 

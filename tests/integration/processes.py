@@ -47,7 +47,8 @@ def spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
 class LineReader:
     """Collects a text stream's lines in a greenlet, so tests can wait for one with a bound."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: Optional[IO[str]]) -> None:
+        assert stream is not None, "the process was started without a pipe for this stream"
         self.lines: list[str] = []
         self._changed = gevent.event.Event()
         self._greenlet = gevent.spawn(self._read, stream)
@@ -100,7 +101,7 @@ class LineReader:
         return self.lines
 
 
-def stop(process: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> None:
+def stop(process: subprocess.Popen[Any], timeout: float = RUN_TIMEOUT) -> None:
     """Kill ``process`` if it still runs (test cleanup)."""
     if process.poll() is None:
         process.kill()

@@ -53,6 +53,7 @@ def test_listen_exits_0_on_a_signal(node_server, signum):
         stderr.wait_for("connected ")
         process.send_signal(signum)
         assert process.wait(10) == 0, stderr.join()
+        assert process.stdout is not None
         assert process.stdout.read() == ""
     finally:
         stop(process)
@@ -235,6 +236,7 @@ def test_shell_reads_stdin_without_blocking_the_connection(node_server):
     # The welcome event arrives while the shell waits on an empty stdin; then a line, its ack, EOF.
     process = spawn_shell(node_server.url, "--auth", '{"welcome": true}')
     try:
+        assert process.stdin is not None
         stdout, stderr = LineReader(process.stdout), LineReader(process.stderr)
         assert json.loads(stdout.wait_for('"welcome"')) == {"event": "welcome", "args": ["hi"]}
         stderr.wait_for("connected ")
@@ -339,6 +341,7 @@ def test_shell_exits_3_when_an_ack_does_not_come_in_time(node_server):
 def test_shell_exits_1_when_the_server_ends_the_connection(node_server):
     process = spawn_shell(node_server.url)
     try:
+        assert process.stdin is not None
         stderr = LineReader(process.stderr)
         stderr.wait_for("connected ")
         process.stdin.write("disconnect_me\n")
@@ -554,6 +557,7 @@ def test_pretty_coloured_output_on_a_terminal(node_server):
     os.close(terminal)
     output = b""
     try:
+        assert process.stderr is not None
         assert process.wait(RUN_TIMEOUT) == 0, process.stderr.read()
         while True:
             try:

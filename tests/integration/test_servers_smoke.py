@@ -163,12 +163,19 @@ def raw_websocket(url: str, query: str = "") -> websocket.WebSocket:
     return websocket.create_connection(ws_url, timeout=WAIT)
 
 
+def recv_text(ws: websocket.WebSocket) -> str:
+    """The next frame, which must be a text one."""
+    frame = ws.recv()
+    assert isinstance(frame, str), f"a binary frame: {frame!r}"
+    return frame
+
+
 def raw_connect(url: str, namespace: str) -> tuple[websocket.WebSocket, str]:
     """A raw websocket connected to ``namespace``; returns it and the namespace sid."""
     ws = raw_websocket(url)
-    assert ws.recv().startswith("0{")
+    assert recv_text(ws).startswith("0{")
     ws.send(f"40{namespace},")
-    reply = ws.recv()
+    reply = recv_text(ws)
     assert reply.startswith(f"40{namespace},{{")
     return ws, json.loads(reply.partition(",")[2])["sid"]
 
@@ -189,10 +196,11 @@ def test_observers_see_every_disconnect_with_its_reason(server: ServerProcess, c
     assert observer.call("observe", timeout=WAIT) == "ok"
     ws, sid = raw_connect(server.url, "/chat")
     try:
-        if CAUSES[cause] is None:
+        message = CAUSES[cause]
+        if message is None:
             ws.close()
         else:
-            ws.send(CAUSES[cause])
+            ws.send(message)
         assert observer.receive(timeout=WAIT) == ["peer_disconnect", sid, DISCONNECT_REASONS[server.kind][cause]]
     finally:
         ws.close()
@@ -249,7 +257,7 @@ def test_node_recovery_replays_what_was_missed(node_recovery_server: ServerProce
     try:
         ws.recv()
         ws.send("40" + json.dumps({"pid": session["pid"], "offset": offset}))
-        frames = [ws.recv() for _ in range(4)]
+        frames = [recv_text(ws) for _ in range(4)]
     finally:
         ws.close()
     # Replayed events come before the CONNECT reply; if the client was faster
@@ -302,7 +310,7 @@ def test_bad_server_rejects_other_transports(bad_server: ServerProcess) -> None:
 def test_bad_server_opens_and_pings_as_told(bad_server: ServerProcess) -> None:
     ws = raw_websocket(bad_server.url, "&pi=100&pt=300")
     try:
-        opening = ws.recv()
+        opening = recv_text(ws)
         assert opening.startswith("0")
         assert {k: v for k, v in json.loads(opening[1:]).items() if k != "sid"} == {
             "upgrades": [],
@@ -321,7 +329,7 @@ def test_bad_server_answers_connects_and_echoes(bad_server: ServerProcess) -> No
     try:
         assert json.loads(ws.recv()[1:])["pingInterval"] == 25000
         ws.send("40/chat,{}")
-        assert ws.recv().startswith('40/chat,{"sid":')
+        assert recv_text(ws).startswith('40/chat,{"sid":')
         ws.send('42/chat,12["ev",1]')
         assert ws.recv() == "43/chat,12[1]"
         ws.send('42["ev",1,"a"]')
@@ -345,7 +353,7 @@ def test_bad_server_plays_its_script_once_per_token(bad_server: ServerProcess) -
         try:
             ws.recv()
             ws.send("40")
-            assert ws.recv().startswith('40{"sid":')
+            assert recv_text(ws).startswith('40{"sid":')
             ws.send('42["ev","end"]')
             frames = []
             while (frame := ws.recv()) != '42["echo","end"]':

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gevent
 import pytest
@@ -30,7 +31,7 @@ from tests.servers.process import free_port
 from .helpers import WAIT
 from .test_transports import tls_server  # noqa: F401 (a fixture)
 
-FAST = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.2, "force_new": True}
+FAST: dict[str, Any] = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.2, "force_new": True}
 SETTINGS = {"polling": ["polling"], "upgrade": ["polling", "websocket"], "websocket": ["websocket"]}
 USER, PASSWORD = "alice", "p@ss:w0rd"
 CREDENTIALS = "alice:p%40ss%3Aw0rd"  # percent-encoded in proxy URLs

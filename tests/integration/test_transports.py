@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from typing import Any
 
 import gevent
 import pytest
@@ -16,7 +17,7 @@ from greensio._io.transport import TransportClosed
 
 from .helpers import WAIT, Recorder
 
-FAST = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.2, "force_new": True}
+FAST: dict[str, Any] = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.2, "force_new": True}
 SETTINGS = {"polling": ["polling"], "upgrade": ["polling", "websocket"], "websocket": ["websocket"]}
 
 
@@ -62,6 +63,7 @@ def test_a_failed_probe_leaves_the_connection_on_polling(server, monkeypatch):
     sio = greensio.connect(server.url, timeout=WAIT, **FAST)
     try:
         assert sio.call("echo", "first", timeout=WAIT) == "first"
+        assert sio.manager._conn is not None
         assert sio.manager._conn.upgrader is None  # the probe ran and gave up
         assert sio.transport == "polling"
         _traffic(sio, 50)
@@ -281,17 +283,24 @@ def test_a_restarted_server_ends_a_polling_session_then_the_client_reconnects(st
 
 @pytest.mark.parametrize("option", ["extra_headers", "query"])
 def test_cr_or_lf_in_headers_or_query_is_refused_before_anything_is_sent(option):
+    in_a_value: dict[str, Any] = {option: {"X-Evil": "a\r\nInjected: yes"}}
+    in_a_name: dict[str, Any] = {option: {"X-Evil\n": "a"}}
     with pytest.raises(ValueError, match="CR or LF"):
-        greensio.Socket("http://127.0.0.1:9", **{option: {"X-Evil": "a\r\nInjected: yes"}}, **FAST)
+        greensio.Socket("http://127.0.0.1:9", **in_a_value, **FAST)
     with pytest.raises(ValueError, match="CR or LF"):
-        greensio.Socket("http://127.0.0.1:9", **{option: {"X-Evil\n": "a"}}, **FAST)
+        greensio.Socket("http://127.0.0.1:9", **in_a_name, **FAST)
 
 
 def test_cr_or_lf_from_a_callable_fails_the_connection_attempt(node_server):
     requests = []
+
+    def evil_headers():
+        requests.append(1)
+        return {"X-Evil": "a\nb"}
+
     sio = greensio.Socket(
         node_server.url,
-        extra_headers=lambda: requests.append(1) or {"X-Evil": "a\nb"},
+        extra_headers=evil_headers,
         auto_connect=False,
         reconnection=False,
         **FAST,

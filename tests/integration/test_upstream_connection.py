@@ -21,6 +21,7 @@ import json
 import socket
 import uuid
 from time import monotonic
+from typing import Any
 
 import gevent
 
@@ -28,7 +29,7 @@ import greensio
 
 from .helpers import FAST, WAIT, Recorder, connect
 
-WS = {"transports": ["websocket"]}
+WS: dict[str, Any] = {"transports": ["websocket"]}
 
 RACE_WITH_CLOSE = (
     "greensio bug: connect() or manager.socket() called while the Manager is still closing (from a "

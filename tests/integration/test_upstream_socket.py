@@ -367,7 +367,8 @@ class TestOnAny:
     # socket.ts: "onAny" / "should prepend listener"
     def test_should_prepend_listener(self, server):
         sio = _socket(server.url + "/chat", auth={"welcome": True})
-        order, last = [], Recorder()
+        order: list[str] = []
+        last = Recorder()
         sio.on_any(lambda event, *args: last(list(order)))
         sio.prepend_any(lambda event, *args: order.append("prepended first"))
         sio.prepend_any(lambda event, *args: order.append("prepended second"))
@@ -427,7 +428,8 @@ class TestOnAnyOutgoing:
     # socket.ts: "onAnyOutgoing" / "should prepend listener"
     def test_should_prepend_listener(self, server):
         sio = _socket(server.url + "/chat")
-        order, last = [], Recorder()
+        order: list[str] = []
+        last = Recorder()
         sio.on_any_outgoing(lambda event, *args: last(list(order)))
         sio.prepend_any_outgoing(lambda event, *args: order.append("prepended first"))
         sio.prepend_any_outgoing(lambda event, *args: order.append("prepended second"))
@@ -607,6 +609,7 @@ class TestThrottledTimer:
         sio.manager.once("reconnect", reconnected)
         try:
             # simulate a throttled timer: the heartbeat deadline passed but the watchdog has not fired yet
+            assert sio.manager._conn is not None
             sio.manager._conn.engine.deadline = monotonic() - 1
             sio.emit("echo", "123", callback=lambda value: results(bool(reconnected.calls), value))
             assert results.wait(1) == [(True, "123")]

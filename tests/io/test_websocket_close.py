@@ -10,8 +10,9 @@ import pytest
 import websocket
 from gevent import socket as gsocket
 
+from greensio._core.wsframe import OP_CLOSE, OP_TEXT
 from greensio._io.transport import TransportClosed
-from greensio._io.websocket import OP_CLOSE, OP_TEXT, WebSocketTransport
+from greensio._io.websocket import WebSocketTransport
 
 WAIT = 10
 

@@ -8,6 +8,8 @@ connection carries what its own Socket asked for.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import greensio
@@ -17,7 +19,7 @@ from .peer import Peer, TunnelProxy
 
 pytestmark = pytest.mark.timeout(30)
 
-OPTIONS = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.1, "transports": ["websocket"]}
+OPTIONS: dict[str, Any] = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.1, "transports": ["websocket"]}
 
 
 def _pair(peer: Peer, first: dict, second: dict) -> tuple[greensio.Socket, greensio.Socket]:

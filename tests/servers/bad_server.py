@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import signal
+from typing import Optional
 from urllib.parse import parse_qsl
 
 import gevent
@@ -32,7 +33,7 @@ from geventwebsocket.handler import WebSocketHandler
 # Socket.IO packet: type, optional "/nsp,", optional ack id, optional JSON.
 PACKET = re.compile(r"(?P<type>\d)(?:(?P<nsp>/[^,]*),)?(?P<id>\d+)?(?P<data>.*)", re.S)
 
-scripted_tokens = set()
+scripted_tokens: set[Optional[str]] = set()
 dumps = functools.partial(json.dumps, separators=(",", ":"))
 
 

@@ -50,7 +50,7 @@ class Tally:
                     line_key, seq = json.loads(line)
                     if line_key == key:
                         counts[seq] += 1
-        runs = []
+        runs: list[list[int]] = []
         for seq in sorted(counts):
             if runs and runs[-1][1] == seq - 1 and runs[-1][2] == counts[seq]:
                 runs[-1][1] = seq

@@ -51,7 +51,7 @@ from tests.servers.process import ServerProcess  # noqa: E402
 
 WAIT = 10.0  # bound of every wait on a server round trip, in seconds
 SETTLE = 5.0  # bound of the wait for greenlets and fds to be back to what they were
-RECONNECT = {"reconnection_delay": 0.01, "reconnection_delay_max": 0.01, "randomization_factor": 0}
+RECONNECT: dict[str, Any] = {"reconnection_delay": 0.01, "reconnection_delay_max": 0.01, "randomization_factor": 0}
 DEFAULT_ROTATION = ("websocket", "websocket", "websocket", "polling,websocket")
 
 Transports = list[str]

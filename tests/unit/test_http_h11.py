@@ -37,7 +37,7 @@ MAX_BODY = 1 << 20
 
 def examples(n: int) -> int:
     """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
-    return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
+    return settings().max_examples if settings.get_current_profile_name() == "soak" else n
 
 
 # Real responses, captured once (2026-12-02) with a plain blocking socket from the servers of
@@ -177,7 +177,7 @@ def ours(data: bytes, cuts: Sequence[int] = ()) -> Outcome:
         status=response.status,
         reason=response.reason.encode("latin-1"),
         headers=h11_normalised(response.headers),
-        body=response.body,
+        body=bytes(response.body),
         trailers=h11_normalised(response.trailers),
         rest=rest,
     )

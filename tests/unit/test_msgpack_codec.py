@@ -39,7 +39,7 @@ UTC = timezone.utc
 
 def examples(n: int) -> int:
     """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
-    return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
+    return settings().max_examples if settings.get_current_profile_name() == "soak" else n
 
 
 def h(text: str) -> bytes:

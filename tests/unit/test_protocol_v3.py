@@ -56,7 +56,7 @@ NODE4_VERSION_REFUSAL = b'{"code":5,"message":"Unsupported protocol version"}'
 
 def examples(n: int) -> int:
     """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
-    return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
+    return settings().max_examples if settings.get_current_profile_name() == "soak" else n
 
 
 # --------------------------------------------------------------------------- decoding: known bodies
@@ -65,7 +65,7 @@ def examples(n: int) -> int:
 def test_node_handshake() -> None:
     packets = decode_payload(NODE_HANDSHAKE)
     assert len(packets) == 2 and packets[1] == "40"
-    assert json.loads(packets[0][1:])["sid"] == "k1g2SlbJEa_mK3iUAAAA"  # type: ignore[index]
+    assert json.loads(packets[0][1:])["sid"] == "k1g2SlbJEa_mK3iUAAAA"
 
 
 def test_py4_handshake() -> None:
@@ -180,7 +180,8 @@ def test_encode_text_payload_as_node_writes_it() -> None:
 
 
 def test_encoded_length_is_the_framed_size() -> None:
-    for packet in ["2", "4é\U0001f600", "4" + "x" * 99, b"", b"\x00" * 9, "4\ud800"]:
+    packets: list[str | bytes] = ["2", "4é\U0001f600", "4" + "x" * 99, b"", b"\x00" * 9, "4\ud800"]
+    for packet in packets:
         assert encoded_length(packet) == len(encode_payload([packet]))
 
 
@@ -337,7 +338,7 @@ def test_is_v3_connect_reply(text: str, expected: bool) -> None:
 
 # --------------------------------------------------------------------------- properties
 
-text_no_surrogates = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+text_no_surrogates = st.text(st.characters(blacklist_categories=["Cs"]), max_size=30)
 packet_strategy = st.one_of(
     st.builds(lambda t, d: t + d, st.sampled_from(sorted(TYPES)), text_no_surrogates),
     st.binary(max_size=40),

@@ -301,7 +301,7 @@ def read_reply(pair: tuple[CountingSocket, socket.socket], reply: bytes, *, clos
     theirs.sendall(reply)
     if close:
         theirs.shutdown(socket.SHUT_WR)
-    _read_connect_reply(ours, HTTP_PROXY)  # type: ignore[arg-type]
+    _read_connect_reply(ours, HTTP_PROXY)
     return ours
 
 
@@ -356,7 +356,7 @@ def test_a_head_over_64_kib_stops_reading_at_the_bound(pair: tuple[CountingSocke
     ours, theirs = pair
     flood = gevent_free_writer(theirs, b"HTTP/1.1 200 OK\r\nX: " + b"v" * 200_000)
     with pytest.raises(ProxyError, match="longer than 64 KiB"):
-        _read_connect_reply(ours, HTTP_PROXY)  # type: ignore[arg-type]
+        _read_connect_reply(ours, HTTP_PROXY)
     flood.join(5)
     assert sum(ours.recvs) <= 64 * 1024 + 4096
 
@@ -391,7 +391,7 @@ def test_a_proxy_that_closes_before_answering(pair: tuple[CountingSocket, socket
 def test_socks5_reads_exactly_each_reply(pair: tuple[CountingSocket, socket.socket], reply: bytes, reads: list[int]):
     ours, theirs = pair
     theirs.sendall(reply + b"FIRST BYTES OF THE TARGET")
-    _socks5_handshake(ours, SOCKS_PROXY, "example.com", 80)  # type: ignore[arg-type]
+    _socks5_handshake(ours, SOCKS_PROXY, "example.com", 80)
     assert ours.recvs == reads
     assert ours.sock.recv(100) == b"FIRST BYTES OF THE TARGET"  # nothing past the reply was read
     assert ours.sent.endswith(b"\x05\x01\x00\x03\x0bexample.com\x00\x50")
@@ -413,7 +413,7 @@ def test_socks5_failures_in_words(pair: tuple[CountingSocket, socket.socket], re
     theirs.sendall(reply)
     theirs.shutdown(socket.SHUT_WR)
     with pytest.raises(ProxyError, match=message) as caught:
-        _socks5_handshake(ours, SOCKS_PROXY, "example.com", 80)  # type: ignore[arg-type]
+        _socks5_handshake(ours, SOCKS_PROXY, "example.com", 80)
     assert str(caught.value).startswith("SOCKS5 proxy 127.0.0.1:1080: ")
     assert caught.value.socks_code == (4 if "reply 4" in message else None)
     assert "hunter2" not in str(caught.value)

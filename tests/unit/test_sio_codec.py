@@ -32,7 +32,7 @@ PH1 = '{"_placeholder":true,"num":1}'
 
 def examples(n: int) -> int:
     """*n* examples, or the soak profile's budget when tests/soak/fuzz_run.py runs this file."""
-    return settings.default.max_examples if settings.get_current_profile_name() == "soak" else n
+    return settings().max_examples if settings.get_current_profile_name() == "soak" else n
 
 
 def test_constants() -> None:

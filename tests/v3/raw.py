@@ -32,7 +32,7 @@ class Response:
 
 
 def _read_until_eof(sock: Any) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         data = sock.recv(65536)
         if not data:
@@ -41,7 +41,7 @@ def _read_until_eof(sock: Any) -> bytes:
 
 
 def _dechunk(body: bytes) -> bytes:
-    out = []
+    out: list[bytes] = []
     while True:
         line, _, body = body.partition(b"\r\n")
         size = int(line.split(b";")[0], 16)
@@ -212,8 +212,14 @@ class RawWebSocket:
             if opcode == OP_PING:
                 self._send_frame(OP_PONG, payload)
 
-    def recv_packets(self, count: int) -> list[Optional[Packet]]:
-        return [self.recv() for _ in range(count)]
+    def recv_packets(self, count: int) -> list[Packet]:
+        """The next *count* packets; a close frame before them fails the test."""
+        packets: list[Packet] = []
+        for _ in range(count):
+            packet = self.recv()
+            assert packet is not None, f"closed by the server after {packets}"
+            packets.append(packet)
+        return packets
 
     def _send_frame(self, opcode: int, payload: bytes) -> None:
         key = os.urandom(4)

@@ -131,6 +131,7 @@ def test_join_a_namespace(v3_server: ServerProcess) -> None:
     assert decode_all(link, packets[1:]) == [sio.Packet(sio.CONNECT, "/", {"sid": session.sid})]
     text, now = link.join("/chat")
     assert (text, now) == ("0/chat,", None)
+    assert text is not None
     reply = session.send_and_poll(["4" + text], 1)
     # python-socketio 4 writes no comma after a namespace with nothing behind it
     assert reply == (["40/chat,"] if v3_server.kind == "node2" else ["40/chat"])
@@ -440,7 +441,7 @@ def test_upgrade_probe(v3_server: ServerProcess) -> None:
 
 def run_heartbeat(ws: RawWebSocket, engine: EngineState3, seconds: float) -> list[float]:
     """Drive *engine* against a live WebSocket for *seconds*: send its PINGs, feed what arrives."""
-    rtts = []
+    rtts: list[float] = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         now = time.monotonic()
@@ -451,14 +452,14 @@ def run_heartbeat(ws: RawWebSocket, engine: EngineState3, seconds: float) -> lis
         assert not engine.expired(now)
         wait = max(0.0, min(engine.next_timer, end) - time.monotonic())
         with gevent.Timeout(wait, False):
-            packet = ws.recv()
-            assert isinstance(packet, str)
+            received = ws.recv()
+            assert isinstance(received, str)
             before = engine.rtt
-            if packet[:1] == "4":
+            if received[:1] == "4":
                 engine.alive(time.monotonic())
             else:
-                engine.receive(packet, time.monotonic())
-            if engine.rtt is not before:
+                engine.receive(received, time.monotonic())
+            if engine.rtt is not None and engine.rtt is not before:
                 rtts.append(engine.rtt)
     return rtts
 
@@ -471,6 +472,7 @@ def test_client_pings_keep_the_connection(kind: str, start_v3_server: Any) -> No
     ws = RawWebSocket(server.port)
     try:
         open_packet, _ = ws.recv_packets(2)
+        assert isinstance(open_packet, str)
         engine = EngineState3()
         hs = engine.open(open_packet, time.monotonic())
         interval = hs.ping_interval
@@ -540,6 +542,8 @@ def test_compression_node2(start_v3_server: Any) -> None:
         timeout=5,
     )
     try:
-        assert "permessage-deflate" in ws.getheaders()["sec-websocket-extensions"]
+        headers = ws.getheaders()
+        assert headers is not None
+        assert "permessage-deflate" in headers["sec-websocket-extensions"]
     finally:
         ws.close()

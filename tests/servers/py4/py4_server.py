@@ -28,11 +28,11 @@ from gevent.event import AsyncResult  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 from geventwebsocket.handler import WebSocketHandler  # noqa: E402
 
-TALLIES = collections.defaultdict(collections.Counter)
+TALLIES: collections.defaultdict[str, collections.Counter[int]] = collections.defaultdict(collections.Counter)
 
 
 def tally_report(key):
-    runs = []
+    runs: list[list[int]] = []
     counts = TALLIES[key]
     for seq in sorted(counts):
         if runs and runs[-1][1] == seq - 1 and runs[-1][2] == counts[seq]:
