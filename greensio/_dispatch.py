@@ -5,13 +5,17 @@ if more jobs wait and no worker is idle, it starts a standby worker, so a job
 that blocks never holds up the next one. Workers that find the queue empty
 stay as one idle worker (the others end), so a steady stream costs no spawns;
 the idle worker ends after ``linger`` seconds without a job, so an idle
-connection holds no handler greenlet. With ``concurrency`` N, at most N workers
+connection holds no handler greenlet. A worker lingers only once jobs came
+within ``linger`` of each other: a lone job (a connection's ``connect``
+event) ends its worker at once, so thousands of clients connecting together
+do not keep thousands of idle greenlets (and their memory) for ``linger``. With ``concurrency`` N, at most N workers
 exist; the rest wait in the queue.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from typing import Any, Callable, Deque, Optional
 
@@ -31,7 +35,10 @@ LINGER = 2.0
 class Dispatcher:
     """Handler greenlets for one Manager."""
 
-    __slots__ = ("_spawn", "_limit", "_linger", "_jobs", "_workers", "_idle", "_starting", "_wake", "_closed")
+    __slots__ = (
+        "_spawn", "_limit", "_linger", "_jobs", "_workers", "_idle", "_starting", "_wake", "_closed",
+        "_loop", "_ran_out",
+    )  # fmt: skip
 
     def __init__(self, spawn: Spawn, concurrency: Optional[int] = None, linger: float = LINGER) -> None:
         if concurrency is not None and concurrency < 1:
@@ -45,6 +52,8 @@ class Dispatcher:
         self._starting = 0  # spawned, not yet running: they will take queued jobs too
         self._wake = Event()
         self._closed = False
+        self._loop = gevent.get_hub().loop
+        self._ran_out = -math.inf  # when a worker last found no job (the hub loop's clock)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)``; it runs in a handler greenlet, in submission order."""
@@ -63,11 +72,23 @@ class Dispatcher:
 
     def _work(self) -> None:
         self._starting -= 1
+        try:
+            self._run_jobs()
+        finally:
+            # At once, not in the link callback: a job submitted before that runs would
+            # otherwise find the concurrency limit reached by a worker that has ended.
+            self._workers.discard(gevent.getcurrent())
+
+    def _run_jobs(self) -> None:
         jobs = self._jobs
         while jobs or not self._closed:
             if not jobs:
                 if self._idle:
                     return  # one idle worker is enough
+                now = self._loop.now()
+                last, self._ran_out = self._ran_out, now
+                if now - last > self._linger:
+                    return  # a lone job: nothing says another comes soon
                 self._idle += 1
                 try:
                     self._wake.clear()

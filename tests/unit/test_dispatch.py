@@ -272,6 +272,22 @@ def test_the_idle_worker_ends_after_the_linger_and_a_new_one_takes_the_next_job(
     assert again.wait(timeout=WAIT)
 
 
+def test_a_lone_job_ends_its_worker_at_once_and_jobs_close_together_keep_one_idle(group: Group) -> None:
+    d = Dispatcher(group.spawn, linger=60.0)
+    first = Event()
+    d.submit(first.set)
+    assert first.wait(timeout=WAIT)
+    assert group.join(timeout=WAIT) is True  # it did not wait the 60 s linger
+    second = Event()
+    d.submit(second.set)
+    assert second.wait(timeout=WAIT)
+    assert len(group) == 1  # a job soon after the last: its worker waits for the next one
+    third = Event()
+    d.submit(third.set)
+    assert third.wait(timeout=WAIT)
+    assert len(group) == 1
+
+
 def test_a_burst_with_concurrency_one_uses_one_worker(group: Group) -> None:
     d = Dispatcher(group.spawn, 1)
     sizes: list[int] = []
@@ -352,9 +368,10 @@ def test_close_runs_queued_jobs_behind_a_busy_one(group: Group) -> None:
 
 def test_close_ends_an_idle_worker(group: Group) -> None:
     d = Dispatcher(group.spawn)
-    done = Event()
-    d.submit(done.set)
-    assert done.wait(timeout=WAIT)
+    for _ in range(2):  # two jobs close together: the worker waits for a third
+        done = Event()
+        d.submit(done.set)
+        assert done.wait(timeout=WAIT)
     assert len(live(group)) == 1  # the idle worker
     d.close(WAIT)
     assert live(group) == []
