@@ -312,13 +312,16 @@ class Dialer:
                 return f"HTTP 404 from {where} — is path={self.options.path!r} right?"
             if isinstance(exc, HandshakeRejected) and 300 <= status < 400:
                 return f"{exc} from {where}"
+            if isinstance(exc, HandshakeRejected) and 200 <= status < 300:
+                return f"not a WebSocket server at {where}: HTTP {status} {reason} instead of 101".replace("  ", " ")
             location = getattr(exc, "location", None)
             if 300 <= status < 400:
                 shown = redact_url(location)[:200] if location else "nowhere"
                 return f"HTTP {status} {reason} from {where} (redirect to {shown} not followed)".replace("  ", " ")
             return f"HTTP {status} {reason} from {where}".replace("  ", " ")
         if isinstance(exc, HandshakeError):
-            return f"not a WebSocket server at {where}: {exc}"
+            hint = f" — is path={self.options.path!r} right?" if "before its status line" in str(exc) else ""
+            return f"not a WebSocket server at {where}: {exc}{hint}"  # Node drops an unknown path's upgrade
         cause = exc.__cause__
         if isinstance(cause, ProxyError):
             return str(cause)
@@ -332,7 +335,7 @@ class Dialer:
             return f"TLS with {target.host}:{target.port} failed: {cause.reason or cause}"
         if isinstance(cause, OSError) and not isinstance(exc, HTTPStatusError):
             return f"cannot connect to {target.host}:{target.port}: {cause.strerror or cause}"
-        if isinstance(exc, ProtocolError) and ("OPEN" in str(exc) or "handshake" in str(exc)):
+        if isinstance(exc, ProtocolError):  # what answered is not an Engine.IO handshake
             return f"not a Socket.IO server at {where}: {exc}"
         return str(exc)
 
