@@ -157,13 +157,23 @@ def _other(item: str) -> bytes:
     """A payload item whose first character is no packet type: a binary packet, or an error."""
     head = item[:1]
     if head == "b":
-        try:
-            return _b64decode(item[1:])
-        except (binascii.Error, ValueError) as exc:
-            raise ProtocolError(f"invalid base64 in polling payload ({exc})") from exc
+        return b64_item(item[1:])
+    raise no_packet_type(head)
+
+
+def b64_item(text: str) -> bytes:
+    """The data of a base64 polling payload item; ProtocolError if it is not base64."""
+    try:
+        return _b64decode(text)
+    except (binascii.Error, ValueError) as exc:
+        raise ProtocolError(f"invalid base64 in polling payload ({exc})") from exc
+
+
+def no_packet_type(head: str) -> ProtocolError:
+    """The error for a polling payload item that starts with ``head``, which is no packet type."""
     if not head:
-        raise ProtocolError("empty packet in polling payload")
-    raise ProtocolError(f"unknown Engine.IO packet type {head!r} in polling payload")
+        return ProtocolError("empty packet in polling payload")
+    return ProtocolError(f"unknown Engine.IO packet type {head!r} in polling payload")
 
 
 def _b64(data: bytes | bytearray | memoryview) -> str:

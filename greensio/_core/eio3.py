@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._exceptions import ProtocolError
-from .eio import MESSAGE, TYPES, _b64decode
+from .eio import MESSAGE, TYPES, b64_item, no_packet_type
 
 __all__ = [
     "BINARY_CONTENT_TYPE",
@@ -204,13 +204,8 @@ def _text_packet(packet: str) -> str | bytes:
     if head == "b":
         if packet[1:2] != MESSAGE:
             raise ProtocolError(f"base64 packet of type {packet[1:2]!r} (only MESSAGE carries binary)")
-        try:
-            return _b64decode(packet[2:])
-        except (binascii.Error, ValueError) as exc:
-            raise ProtocolError(f"invalid base64 in polling payload ({exc})") from exc
-    if not head:
-        raise ProtocolError("empty packet in polling payload")
-    raise ProtocolError(f"unknown Engine.IO packet type {head!r} in polling payload")
+        return b64_item(packet[2:])
+    raise no_packet_type(head)
 
 
 # --------------------------------------------------------------------------- encoding
