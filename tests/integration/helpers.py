@@ -78,3 +78,18 @@ class Recorder:
                 self._changed.clear()
                 self._changed.wait()
         return self.calls
+
+
+def relay(source: Any, sink: Any) -> None:
+    """Copy ``source`` to ``sink`` until either ends, then shut both down (one direction of a test proxy)."""
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            try:
+                sock.shutdown(2)
+            except OSError:
+                pass

@@ -28,7 +28,7 @@ import greensio._core.url
 import greensio._io.net
 from tests.servers.process import free_port
 
-from .helpers import WAIT
+from .helpers import WAIT, relay
 from .test_transports import tls_server  # noqa: F401 (a fixture)
 
 FAST: dict[str, Any] = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.2, "force_new": True}
@@ -208,25 +208,11 @@ class ConnectFirstSocks5:
             client.sendall(bytes((5, REPLIES.get(exc.errno or 0, 1), 0, 1)) + bytes(6))
             return
         client.sendall(b"\x05\x00\x00\x01" + bytes(6))
-        gevent.joinall([gevent.spawn(_relay, client, upstream), gevent.spawn(_relay, upstream, client)])
+        gevent.joinall([gevent.spawn(relay, client, upstream), gevent.spawn(relay, upstream, client)])
         upstream.close()
 
     def stop(self) -> None:
         self.server.stop()
-
-
-def _relay(source: gsocket.socket, sink: gsocket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(2)
-            except OSError:
-                pass
 
 
 @pytest.fixture

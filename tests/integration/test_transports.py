@@ -15,7 +15,7 @@ from geventwebsocket.handler import WebSocketHandler
 import greensio
 from greensio._io.transport import TransportClosed
 
-from .helpers import WAIT, Recorder
+from .helpers import WAIT, Recorder, relay
 
 FAST: dict[str, Any] = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.2, "force_new": True}
 SETTINGS = {"polling": ["polling"], "upgrade": ["polling", "websocket"], "websocket": ["websocket"]}
@@ -203,23 +203,7 @@ class ConnectProxy:
         upstream = gsocket.create_connection((host, int(port)))
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
 
-        def pipe(source, sink):
-            try:
-                while True:
-                    data = source.recv(65536)
-                    if not data:
-                        break
-                    sink.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for sock in (source, sink):
-                    try:
-                        sock.shutdown(2)
-                    except OSError:
-                        pass
-
-        gevent.joinall([gevent.spawn(pipe, client, upstream), gevent.spawn(pipe, upstream, client)])
+        gevent.joinall([gevent.spawn(relay, client, upstream), gevent.spawn(relay, upstream, client)])
         upstream.close()
 
     def stop(self) -> None:

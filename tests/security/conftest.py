@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 import trustme  # noqa: E402
 
 from tests.integration.helpers import open_fds  # noqa: E402
+from tests.soak.cycles import greensio_greenlets  # noqa: E402
 
 from .peer import Peer  # noqa: E402
 
@@ -25,35 +26,14 @@ socket.getaddrinfo("localhost", 80)  # start gevent's resolver thread pool befor
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
     """After the test (its peers stopped, its sockets disconnected): no new greenlet, no new fd."""
-    greenlets, fds = live_greenlets(), open_fds()
+    greenlets, fds = greensio_greenlets(), open_fds()
     yield
     with gevent.Timeout(CLEANUP_WAIT, False):
-        while live_greenlets() - greenlets or open_fds() - fds:
+        while greensio_greenlets() - greenlets or open_fds() - fds:
             gevent.sleep(0.02)  # handler greenlets end and sockets close in the hub's next turns
-    leaked = live_greenlets() - greenlets
+    leaked = greensio_greenlets() - greenlets
     assert not leaked, f"greenlets left running: {_describe(leaked)}"
     assert open_fds() - fds == set(), "file descriptors left open"
-
-
-def live_greenlets() -> set[int]:
-    """Ids of the live greenlets of this thread but the current one and the hub (tests/integration's
-    helper, without the thread pool's workers: gevent's resolver starts them as it likes)."""
-    import gc
-
-    import greenlet
-    from gevent.hub import Hub
-
-    current = greenlet.getcurrent()
-    return {
-        id(g)
-        for g in gc.get_objects()
-        if isinstance(g, greenlet.greenlet)
-        and not g.dead
-        and g is not current
-        and g.parent is not None  # a thread's main greenlet
-        and not isinstance(g, Hub)
-        and type(g).__name__ != "ThreadPoolWorker"
-    }
 
 
 def _describe(ids: set[int]) -> list[str]:

@@ -9,7 +9,7 @@ import gevent
 import greensio
 from tests.integration.helpers import Recorder
 
-__all__ = ["FAST", "WAIT", "Recorder", "connect", "until"]
+__all__ = ["FAST", "WAIT", "Recorder", "connect", "until", "watched_socket"]
 
 WAIT = 10.0  # bound of every wait on a peer, in seconds
 # Fast reconnection, so "the normal reconnect follows" takes a fraction of a second.
@@ -26,3 +26,12 @@ def until(predicate: Any, what: str, timeout: float = WAIT) -> None:
     with gevent.Timeout(timeout, AssertionError(f"timed out waiting for {what}")):
         while not predicate():
             gevent.sleep(0.01)
+
+
+def watched_socket(peer: Any, transport: str, **options: Any) -> tuple[greensio.Socket, Recorder, Recorder]:
+    """A Socket on ``peer`` over ``transport``, not connected yet, with Recorders of its disconnects and connects."""
+    sio = greensio.Socket(peer.url, auto_connect=False, **{**FAST, "transports": [transport], **options})
+    reasons, connects = Recorder(), Recorder()
+    sio.on("disconnect", reasons)
+    sio.on("connect", connects)
+    return sio, reasons, connects

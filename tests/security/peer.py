@@ -34,6 +34,8 @@ from gevent.event import Event
 from gevent.queue import Empty, Queue
 from gevent.server import StreamServer
 
+from tests.integration.helpers import relay
+
 __all__ = ["Conn", "Peer", "Request", "Session", "http_response", "server_frame", "dumps"]
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -436,23 +438,9 @@ class TunnelProxy:
         self._socks.append(upstream)
         upstream.connect((host, int(port)))  # an IP address: no resolver thread
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        pipe = self._pool.spawn(_pipe, upstream, client)
-        _pipe(client, upstream)
+        pipe = self._pool.spawn(relay, upstream, client)
+        relay(client, upstream)
         pipe.join()
-
-
-def _pipe(source: Any, sink: Any) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(2)
-            except OSError:
-                pass
 
 
 class SocksRefusing:

@@ -10,7 +10,7 @@ import pytest
 
 import greensio
 
-from .helpers import FAST, WAIT, Recorder
+from .helpers import WAIT, Recorder, watched_socket
 from .peer import OP_TEXT, Peer, Session, prefix
 
 pytestmark = pytest.mark.timeout(30)
@@ -41,14 +41,6 @@ class Scripted(Peer):
             session.send(f'42{prefix(nsp)}["probe"]')
 
 
-def _socket(peer: Peer, transport: str, **options: Any) -> tuple[greensio.Socket, Recorder, Recorder]:
-    sio = greensio.Socket(peer.url, auto_connect=False, **{**FAST, "transports": [transport], **options})
-    reasons, connects = Recorder(), Recorder()
-    sio.on("disconnect", reasons)
-    sio.on("connect", connects)
-    return sio, reasons, connects
-
-
 PARSE_ERRORS: dict[str, list[Union[str, bytes]]] = {
     "NaN": ['42["x",NaN]'],
     "-Infinity": ['42["x",-Infinity]'],
@@ -64,7 +56,7 @@ PARSE_ERRORS: dict[str, list[Union[str, bytes]]] = {
 @pytest.mark.parametrize("case", list(PARSE_ERRORS))
 def test_refused_payloads_close_with_parse_error_then_the_client_reconnects(start_peer, case, transport):
     peer = start_peer(Scripted, script=PARSE_ERRORS[case])
-    sio, reasons, connects = _socket(peer, transport, max_message_size=LIMIT)
+    sio, reasons, connects = watched_socket(peer, transport, max_message_size=LIMIT)
     errors = Recorder()
     sio.manager.on("error", errors)
     try:
@@ -82,7 +74,7 @@ def test_a_fragmented_text_message_over_the_limit_is_a_parse_error(start_peer):
     half = b"a" * (LIMIT // 2 + 1)
     script = [(OP_TEXT, b'42["x","' + half, False), (0, half + b'"]', True)]
     peer = start_peer(Scripted, script=script)
-    sio, reasons, connects = _socket(peer, "websocket", max_message_size=LIMIT)
+    sio, reasons, connects = watched_socket(peer, "websocket", max_message_size=LIMIT)
     try:
         sio.connect(timeout=WAIT)
         sio.emit("go")
@@ -105,7 +97,7 @@ IGNORED = {
 @pytest.mark.parametrize("case", list(IGNORED))
 def test_acks_nobody_can_wait_for_are_ignored(start_peer, case, transport):
     peer = start_peer(Scripted, script=IGNORED[case])
-    sio, reasons, _ = _socket(peer, transport, max_message_size=LIMIT)
+    sio, reasons, _ = watched_socket(peer, transport, max_message_size=LIMIT)
     probes = Recorder()
     sio.on("probe", probes)
     try:
@@ -123,7 +115,7 @@ def test_the_limit_itself_is_accepted(start_peer):
     text = '42["x","' + "a" * (LIMIT - 10) + '"]'
     assert len(text) == LIMIT
     peer = start_peer(Scripted, script=[text])
-    sio, reasons, _ = _socket(peer, "websocket", max_message_size=LIMIT)
+    sio, reasons, _ = watched_socket(peer, "websocket", max_message_size=LIMIT)
     got = Recorder()
     sio.on("x", got)
     try:

@@ -20,7 +20,7 @@ import pytest
 
 import greensio
 
-from .helpers import FAST, WAIT, Recorder, until
+from .helpers import FAST, WAIT, Recorder, until, watched_socket
 from .peer import OP_TEXT, Conn, Peer, Request, Session, http_response, prefix, server_frame
 
 pytestmark = pytest.mark.timeout(60)
@@ -69,17 +69,9 @@ class Hostile(Peer):
         return True
 
 
-def _socket(peer: Peer, transport: str, **options: Any) -> tuple[greensio.Socket, Recorder, Recorder]:
-    sio = greensio.Socket(peer.url, auto_connect=False, **{**FAST, "transports": [transport], **options})
-    reasons, connects = Recorder(), Recorder()
-    sio.on("disconnect", reasons)
-    sio.on("connect", connects)
-    return sio, reasons, connects
-
-
 def _hostile_then_reconnect(peer: Hostile, transport: str, reason: str, bound: int, what: str, **options: Any) -> int:
     """Connect, fire the hostile answer under tracemalloc, expect ``reason``, then the reconnect."""
-    sio, reasons, connects = _socket(peer, transport, **options)
+    sio, reasons, connects = watched_socket(peer, transport, **options)
     try:
         sio.connect(timeout=WAIT)
         with traced(what) as memory:
@@ -122,7 +114,7 @@ def test_a_content_length_over_max_message_size_is_refused_before_its_bytes(star
 def test_a_declared_body_is_not_allocated_before_its_bytes_arrive(start_peer):
     declared = 130_000_000  # within the default max_message_size (100 MiB, as base64: 133 MiB)
     peer = start_peer(Hostile, poll_response=b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n6" % declared)
-    sio, _, _ = _socket(peer, "polling")
+    sio, _, _ = watched_socket(peer, "polling")
     try:
         sio.connect(timeout=WAIT)
         with traced("a stalled 130 MB Content-Length body") as memory:
@@ -199,7 +191,7 @@ class NotReading(Peer):
 def test_websocket_pings_to_a_client_whose_server_never_reads_keep_one_pong(start_peer):
     """RFC 6455 §5.5.3: the latest PING is answered; the PONGs of the others are never queued."""
     peer = start_peer(NotReading, flood=server_frame(0x9, b"p" * 125) * 2048)
-    sio, reasons, _ = _socket(peer, "websocket")
+    sio, reasons, _ = watched_socket(peer, "websocket")
     try:
         sio.connect(timeout=WAIT)
         with traced("WebSocket PING flood, server not reading") as memory:
@@ -215,7 +207,7 @@ def test_engine_io_pings_behind_a_blocked_writer_queue_one_pong_then_the_unsent_
     """One PONG waits, whatever the PINGs; unsent bytes past the cap (4 MiB) end the connection
     with "transport error", and the normal reconnect follows."""
     peer = start_peer(NotReading, flood=server_frame(OP_TEXT, b"2") * 65536)
-    sio, reasons, connects = _socket(peer, "websocket")
+    sio, reasons, connects = watched_socket(peer, "websocket")
     outbox = sio.manager.outbox
     most = 0
 
@@ -284,7 +276,7 @@ class HoldingBack(Peer):
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 def test_events_held_before_the_namespace_connect_are_capped(start_peer, events, options, transport):
     peer = start_peer(HoldingBack, events=events)
-    sio, _, connects = _socket(peer, transport, **options)
+    sio, _, connects = watched_socket(peer, transport, **options)
     errors, got = Recorder(), Recorder()
     sio.manager.on("error", errors)
     sio.on("x", got)
@@ -302,7 +294,7 @@ def test_events_held_before_the_namespace_connect_are_capped(start_peer, events,
 def test_held_events_within_the_cap_are_delivered(start_peer):
     """The control: 1,000 events before the CONNECT reply are all delivered after it."""
     peer = start_peer(HoldingBack, events=[f'["x",{i}]' for i in range(1000)])
-    sio, _, _ = _socket(peer, "websocket")
+    sio, _, _ = watched_socket(peer, "websocket")
     got = Recorder()
     sio.on("x", got)
     try:
@@ -316,7 +308,7 @@ def test_held_events_within_the_cap_are_delivered(start_peer):
 def test_a_namespace_connect_never_answered_fails_within_the_timeout(start_peer, transport):
     timeout = 1.0
     peer = start_peer(HoldingBack, events=[], answer=False)
-    sio, _, connects = _socket(peer, transport, timeout=timeout)
+    sio, _, connects = watched_socket(peer, transport, timeout=timeout)
     errors = Recorder()
     sio.on("connect_error", errors)
     try:
@@ -344,7 +336,7 @@ class CookieFlood(Peer):
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 def test_the_cookie_jar_keeps_50_cookies_of_at_most_4_KiB(start_peer, transport):
     peer = start_peer(CookieFlood)
-    sio, _, connects = _socket(peer, transport)
+    sio, _, connects = watched_socket(peer, transport)
     try:
         sio.connect(timeout=WAIT)
         for conn in list(peer.conns):  # a reconnect: its handshake shows what the jar kept
@@ -368,7 +360,7 @@ def test_a_payload_of_many_tiny_packets_costs_about_twice_its_size(start_peer):
     size = MiB
     payload = "\x1e".join(["6"] * (size // 2)) + '\x1e42["probe"]'
     peer = start_peer(Hostile, poll_response=http_response(200, payload, ("Content-Type: text/plain",)))
-    sio, reasons, _ = _socket(peer, "polling")
+    sio, reasons, _ = watched_socket(peer, "polling")
     probes = Recorder()
     sio.on("probe", probes)
     try:
